@@ -1,0 +1,66 @@
+"""CNN Lab: learn, train and look inside a convolutional neural network on MNIST.
+
+Run with ``streamlit run app.py``. This file is the router: it registers the pages with
+``st.navigation`` and draws the home view, which shows what the engine sees.
+"""
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+PAGES = [("pages/train.py", "Train", ":material/model_training:"),
+         ("pages/filters.py", "Filters", ":material/filter:"),
+         ("pages/predict.py", "Predict", ":material/draw:")]
+
+
+def home() -> None:
+    """What CNN Lab is, and what it found: datasets, devices, the shipped model, saved runs."""
+    from cnn_core.data import available
+    from cnn_core.devices import describe_hardware, list_devices
+    from cnn_core.inference import DEFAULT_MODEL, default_metadata
+    from pages.shared import job_manager, run_store
+
+    st.title("CNN Lab")
+    st.markdown(
+        "Train the convolutional network of the classic TensorFlow MNIST tutorial, watch it learn, "
+        "and look inside it: the kernels it learned beside the ones people design, the feature maps "
+        "they produce, and what it answers when you draw a digit.")
+    left, middle, right = st.columns(3)
+    with left:
+        st.subheader("Data")
+        for name, where in available().items():
+            st.markdown(f"**{name}**: `{where}`")
+    with middle:
+        st.subheader("Devices")
+        st.write(describe_hardware())
+        st.caption(", ".join(d.name for d in list_devices()))
+    with right:
+        st.subheader("Models")
+        metadata = default_metadata()
+        if DEFAULT_MODEL.is_file() and metadata:
+            st.markdown(f"Shipped seed CNN: **{metadata.get('test_accuracy', 0):.2%}** on the 10,000 test digits.")
+        else:
+            st.warning("The shipped model is missing: train one on the Train page.")
+        runs, problems = run_store().list_runs()
+        st.markdown(f"**{len(runs)}** saved run(s); {len(job_manager().running())} training now, "
+                    f"{len(job_manager().queued())} queued.")
+        for problem in problems:
+            st.caption(f"Skipped: {problem}")
+    st.divider()
+    st.markdown(
+        "- **Train**: configure the network and its training, launch it, watch the loss fall live, "
+        "stop it, compare runs.\n"
+        "- **Filters**: the learned conv1/conv2 kernels and their feature maps, beside smoothing, "
+        "sharpening and edge-detecting kernels; convolution as a matrix product.\n"
+        "- **Predict**: draw a digit, or pick or upload one, and see the class probabilities.")
+
+
+def main() -> None:
+    st.set_page_config(page_title="CNN Lab", page_icon=":material/grid_on:", layout="wide")
+    pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
+    pages += [st.Page(path, title=title, icon=icon, url_path=title.lower())
+              for path, title, icon in PAGES if (ROOT / path).is_file()]
+    st.navigation(pages).run()
+
+
+main()

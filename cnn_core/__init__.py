@@ -1,0 +1,1 @@
+"""CNN Lab core: data, model, training, inspection and preprocessing. Never imports streamlit."""

@@ -1,0 +1,212 @@
+"""MNIST and Fashion-MNIST as uint8 arrays, found on disk or downloaded by Keras.
+
+Where data is looked for, in order (the first place that has the dataset wins):
+
+1. ``$CNN_DATA_DIR/<name>/``
+2. ``./data/<name>/``
+3. ``/usr/share/datasets/<name>/`` (Debian's ``dataset-fashion-mnist`` installs there)
+4. Keras' cache, ``~/.keras/datasets/`` (``mnist.npz`` or the Fashion-MNIST IDX files)
+5. Keras' own download (needs internet)
+
+A place "has" a dataset when any of its files are there. From then on it must be complete and
+valid: a broken file raises ``DataError`` naming the file and the problem; it never falls through
+silently to the next source. Datasets are loaded once per process.
+
+Run ``python -m cnn_core.data`` to print what is found.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = {
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+FILE_STEMS = {
+    ("train", "images"): "train-images", ("train", "labels"): "train-labels",
+    ("test", "images"): "t10k-images", ("test", "labels"): "t10k-labels",
+}
+
+
+class DataError(RuntimeError):
+    """A dataset is missing or broken; the message says which file, what is wrong, where we looked."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset held in memory as uint8: images (n, 28, 28), labels (n,)."""
+
+    name: str
+    train_images: np.ndarray = field(repr=False)  # (60000, 28, 28) uint8
+    train_labels: np.ndarray = field(repr=False)  # (60000,) uint8
+    test_images: np.ndarray = field(repr=False)   # (10000, 28, 28) uint8
+    test_labels: np.ndarray = field(repr=False)   # (10000,) uint8
+    class_names: tuple[str, ...]
+    source: str  # the folder or file the arrays came from
+
+
+def search_dirs(name: str) -> list[Path]:
+    """The folders looked in for dataset ``name``, in order."""
+    dirs = []
+    if os.environ.get("CNN_DATA_DIR"):
+        dirs.append(Path(os.environ["CNN_DATA_DIR"]).expanduser() / name)
+    dirs += [Path("data") / name, Path("/usr/share/datasets") / name, keras_cache_dir()]
+    return dirs
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded datasets."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "datasets"
+
+
+def idx_candidates(folder: Path, split: str, kind: str) -> list[Path]:
+    """The file names one IDX file may have: both spellings, gzipped or raw."""
+    stem = FILE_STEMS[(split, kind)]
+    suffix = "idx3-ubyte" if kind == "images" else "idx1-ubyte"
+    names = [f"{stem}-{suffix}", f"{stem}.{suffix}"]
+    return [folder / (n + ext) for n in names for ext in (".gz", "")]
+
+
+def read_idx(path: Path, expected_magic: int) -> np.ndarray:
+    """Parse one IDX file (gzipped or raw) into a uint8 array, checking its header and length."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+    if len(raw) < 8:
+        raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
+    magic, count = struct.unpack(">II", raw[:8])
+    if magic != expected_magic:
+        raise DataError(f"{path}: bad magic number {magic}, expected {expected_magic}")
+    dims = [count]
+    if expected_magic == IMAGE_MAGIC:
+        if len(raw) < 16:
+            raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
+        dims += list(struct.unpack(">II", raw[8:16]))
+        if dims[1:] != [28, 28]:
+            raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28")
+    offset = 8 + 4 * (len(dims) - 1)
+    expected = int(np.prod(dims))
+    if len(raw) - offset != expected:
+        raise DataError(f"{path}: {len(raw) - offset} data bytes, expected {expected} (truncated?)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def find_idx(folder: Path, split: str, kind: str) -> Path | None:
+    """The first existing IDX file for one split and kind in ``folder``."""
+    return next((p for p in idx_candidates(folder, split, kind) if p.is_file()), None)
+
+
+def folder_has_idx(folder: Path) -> bool:
+    """Whether any IDX file of a dataset is in ``folder``."""
+    return any(find_idx(folder, split, kind) for split, kind in FILE_STEMS)
+
+
+def load_idx_folder(folder: Path) -> dict[str, np.ndarray]:
+    """Read the four IDX files of a folder; all four must be there."""
+    arrays = {}
+    for split, kind in FILE_STEMS:
+        path = find_idx(folder, split, kind)
+        if path is None:
+            wanted = idx_candidates(folder, split, kind)[0].name
+            raise DataError(f"{folder}: has some dataset files but not {wanted} (or .gz / raw)")
+        arrays[f"{split}_{kind}"] = read_idx(path, IMAGE_MAGIC if kind == "images" else LABEL_MAGIC)
+    return arrays
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read Keras' ``mnist.npz`` (x_train, y_train, x_test, y_test)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = {"x_train": "train_images", "y_train": "train_labels",
+                    "x_test": "test_images", "y_test": "test_labels"}
+            return {ours: np.asarray(archive[theirs], dtype=np.uint8) for theirs, ours in keys.items()}
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(f"{path}: not a valid mnist.npz ({error})") from None
+
+
+def validate(arrays: dict[str, np.ndarray], source: str) -> None:
+    """Check image/label counts agree, shapes are 28x28, labels are 0-9."""
+    for split in SPLIT_SIZES:
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise DataError(f"{source}: {split} images have shape {images.shape}, expected (n, 28, 28)")
+        if len(images) != len(labels):
+            raise DataError(f"{source}: {len(images)} {split} images but {len(labels)} labels")
+        if len(labels) and labels.max() > 9:
+            raise DataError(f"{source}: {split} label {int(labels.max())} out of range 0-9")
+
+
+def keras_download(name: str) -> dict[str, np.ndarray]:
+    """Ask Keras to download the dataset (needs internet); DataError when that fails."""
+    import keras  # Imported here: reading local files must not pay for TensorFlow.
+
+    loader = {"mnist": keras.datasets.mnist, "fashion-mnist": keras.datasets.fashion_mnist}[name]
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as error:  # Keras raises many types for network trouble.
+        raise DataError(f"{name}: not found locally and the download failed "
+                        f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+    return {"train_images": x_train, "train_labels": y_train,
+            "test_images": x_test, "test_labels": y_test}
+
+
+def locate(name: str) -> tuple[str, Path | None]:
+    """Where dataset ``name`` would be read from: ("idx", folder), ("npz", file) or ("download", None)."""
+    for folder in search_dirs(name):
+        if folder == keras_cache_dir():
+            if name == "mnist" and (folder / "mnist.npz").is_file():
+                return "npz", folder / "mnist.npz"
+            # Keras caches Fashion-MNIST as IDX files in a subfolder of its own.
+            folder = folder / name.replace("-", "_")
+        if folder.is_dir() and folder_has_idx(folder):
+            return "idx", folder
+    return "download", None
+
+
+@functools.lru_cache(maxsize=None)
+def load_dataset(name: str = "mnist") -> Dataset:
+    """Load a dataset once per process; raises DataError with where we looked if it cannot."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    kind, path = locate(name)
+    if kind == "idx":
+        arrays = load_idx_folder(path)
+    elif kind == "npz":
+        arrays = load_npz(path)
+    else:
+        try:
+            arrays = keras_download(name)
+        except DataError as error:
+            looked = ", ".join(str(d) for d in search_dirs(name))
+            raise DataError(f"{error}. Looked in: {looked}. Set CNN_DATA_DIR to a folder "
+                            f"holding {name}/train-images-idx3-ubyte.gz and the other three files.") from None
+        path = keras_cache_dir()
+    validate(arrays, str(path))
+    return Dataset(name=name, class_names=DATASETS[name], source=str(path), **arrays)
+
+
+def available() -> dict[str, str]:
+    """For each dataset, where it would load from (without loading it)."""
+    found = {}
+    for name in DATASETS:
+        kind, path = locate(name)
+        found[name] = str(path) if path else "not on disk (Keras would download it)"
+    return found
+
+
+if __name__ == "__main__":
+    for dataset_name, where in available().items():
+        print(f"{dataset_name}: {where}")

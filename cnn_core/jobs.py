@@ -1,0 +1,304 @@
+"""Background training jobs and the process-wide job manager.
+
+A ``TrainingJob`` runs Keras ``fit`` in a thread with one callback that publishes
+``ProgressRecord``s, checks the loss is finite and honours ``stop()`` between steps. Readers poll
+``records_since(n)`` from any thread. ``JobManager`` runs at most ``max_running`` jobs at once
+(``$CNN_MAX_JOBS``, default 1) and queues the rest in order; a job belongs to the process, not to
+whoever submitted it.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import traceback
+
+from cnn_core.data import load_dataset
+from cnn_core.devices import resolve_device
+from cnn_core.model import ModelConfig, build_model
+from cnn_core.runs import RunStore
+from cnn_core.training import (ProgressRecord, TrainConfig, make_optimizer, score,
+                               training_dataset)
+
+# Records are published at most this often (seconds), and always at test measurements.
+PUBLISH_INTERVAL = 0.25
+
+
+class ProgressCallback:
+    """Builds the Keras callback lazily so that importing this module stays free of TensorFlow."""
+
+    @staticmethod
+    def create(job: "TrainingJob"):
+        import keras
+
+        class Publisher(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                job.after_step(batch + 1, float(logs["loss"]))
+
+        return Publisher()
+
+
+class TrainingJob:
+    """One training run: configs in, progress records and a saved run out."""
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig,
+                 store: RunStore | None = None, keep_model: bool = False):
+        self.model_config, self.train_config = model_config, train_config
+        self.store = store or RunStore()
+        self.keep_model = keep_model
+        config = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+        self.run_id = self.store.create(config)
+        self.status, self.reason, self.device = "queued", "", ""
+        self.final_metrics: dict = {}
+        self.model = None
+        self._records: list[ProgressRecord] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # Reading, from any thread.
+    def records_since(self, index: int = 0) -> list[ProgressRecord]:
+        with self._lock:
+            return self._records[index:]
+
+    def latest(self) -> ProgressRecord | None:
+        with self._lock:
+            return self._records[-1] if self._records else None
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    # Control.
+    def start(self, on_finish=None) -> None:
+        def body():
+            try:
+                self.run()
+            finally:
+                self._done.set()
+                if on_finish:
+                    on_finish(self)
+
+        self._thread = threading.Thread(target=body, name=f"train-{self.run_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the job to end after the current step (or never to start, if queued)."""
+        self._stop.set()
+        if self.model is not None:
+            self.model.stop_training = True
+
+    # The work, in the job's thread.
+    def run(self) -> None:
+        if self._stop.is_set():
+            return self._finish("stopped", "stopped before it started")
+        try:
+            self._train()
+        except Exception as error:  # A failed job reports why; the process carries on.
+            detail = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+            self._finish("failed", f"{type(error).__name__}: {detail}" if detail else type(error).__name__,
+                         trace=traceback.format_exc(limit=8))
+
+    def _train(self) -> None:
+        import keras
+        import tensorflow as tf
+
+        config = self.train_config
+        self.device = "mirrored" if config.strategy == "mirrored" else resolve_device(config.device)
+        dataset = load_dataset(config.dataset)
+        images, labels = dataset.train_images, dataset.train_labels
+        if config.train_images:
+            images, labels = images[:config.train_images], labels[:config.train_images]
+        self.test_images, self.test_labels = dataset.test_images, dataset.test_labels
+        self.train_count = len(images)
+        self.status = "running"
+        self.store.write_status(self.run_id, "running", device=self.device)
+        scope = strategy_scope(config.strategy) if config.strategy == "mirrored" else tf.device(self.device)
+        with scope:
+            self.model = build_model(self.model_config, seed=config.seed)
+            self.model.compile(optimizer=make_optimizer(config),
+                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            if self._stop.is_set():
+                self.model.stop_training = True
+            self._start_clock()
+            self.model.fit(training_dataset(images, labels, config), epochs=1, steps_per_epoch=config.iterations,
+                           callbacks=[ProgressCallback.create(self)], verbose=0, shuffle=False)
+        if self.reason:  # after_step found a non-finite loss.
+            return self._finish("failed", self.reason)
+        self._evaluate_and_save()
+
+    def _start_clock(self) -> None:
+        self._started = self._last_publish = time.perf_counter()
+        self._measure_seconds = 0.0
+        self._last_step, self._last_mean = 0, 0.0
+        self._recent = []  # (time, step) pairs for the ETA
+
+    def after_step(self, step: int, running_mean_loss: float) -> None:
+        """Called by Keras after each step with the mean loss since step 1."""
+        if not math.isfinite(running_mean_loss):
+            self.reason = f"the loss became {running_mean_loss} at step {step}; try a lower learning rate"
+            self.model.stop_training = True
+            return
+        if self._stop.is_set():
+            self.model.stop_training = True
+        config = self.train_config
+        measure = step == 1 or step % config.eval_every == 0 or step == config.iterations
+        now = time.perf_counter()
+        if not measure and now - self._last_publish < PUBLISH_INTERVAL and not self._stop.is_set():
+            return
+        # Keras reports the running mean; the mean over just the new steps follows from two of them.
+        interval_loss = (running_mean_loss * step - self._last_mean * self._last_step) / (step - self._last_step)
+        self._last_step, self._last_mean = step, running_mean_loss
+        test_loss = test_accuracy = None
+        if measure:
+            began = time.perf_counter()
+            test_loss, test_accuracy = self._measure(step)
+            self._measure_seconds += time.perf_counter() - began
+        self._publish(step, interval_loss, test_loss, test_accuracy)
+
+    def _measure(self, step: int) -> tuple[float, float]:
+        """Loss and accuracy on the next slice of the test set, as the seed's test batches rotate."""
+        count = self.train_config.eval_images
+        start = (step // self.train_config.eval_every * count) % len(self.test_images)
+        chosen = slice(start, start + count)
+        loss, accuracy, _ = score(self.model, self.test_images[chosen], self.test_labels[chosen])
+        return loss, accuracy
+
+    def _publish(self, step, train_loss, test_loss, test_accuracy) -> None:
+        now = time.perf_counter()
+        elapsed = now - self._started
+        training_seconds = max(elapsed - self._measure_seconds, 1e-9)
+        self._recent = [(t, s) for t, s in self._recent if now - t < 10] + [(now, step)]
+        first_time, first_step = self._recent[0]
+        pace = (step - first_step) / (now - first_time) if step > first_step else step / training_seconds
+        record = ProgressRecord(
+            step=step, epoch=step * self.train_config.batch_size / self.train_count,
+            train_loss=train_loss, test_loss=test_loss, test_accuracy=test_accuracy,
+            learning_rate=float(self.model.optimizer.learning_rate.numpy()),
+            images_per_second=self._throughput(step, now),
+            elapsed=elapsed, eta=(self.train_config.iterations - step) / pace if pace > 0 else float("nan"))
+        self._last_publish = now
+        with self._lock:
+            self._records.append(record)
+        if test_loss is not None:
+            self.store.write_history(self.run_id, [vars_of(r) for r in self.records_since(0)])
+
+    def _throughput(self, step: int, now: float) -> float:
+        """Training images per second after step 1 (which includes tracing), measurements excluded."""
+        if step == 1:
+            self._first_step = (now, self._measure_seconds)
+            return 0.0
+        began, measured_before = self._first_step
+        seconds = now - began - (self._measure_seconds - measured_before)
+        return (step - 1) * self.train_config.batch_size / max(seconds, 1e-9)
+
+    def _evaluate_and_save(self) -> None:
+        loss, accuracy, predicted = score(self.model, self.test_images, self.test_labels)
+        latest = self.latest()
+        self.final_metrics = {
+            "test_accuracy": accuracy, "test_loss": loss, "test_images": len(self.test_labels),
+            "steps": latest.step if latest else 0, "seconds": latest.elapsed if latest else 0.0,
+            "images_per_second": latest.images_per_second if latest else 0.0,
+            "device": self.device, "parameters": self.model_config.parameter_count(),
+        }
+        self.store.write_history(self.run_id, [vars_of(r) for r in self.records_since(0)])
+        self.store.write_predictions(self.run_id, predicted)
+        self.store.write_metrics(self.run_id, self.final_metrics)
+        self.store.save_model(self.run_id, self.model)
+        stopped = self._stop.is_set() and self.final_metrics["steps"] < self.train_config.iterations
+        self._finish("stopped" if stopped else "completed", "stopped by request" if stopped else "")
+
+    def _finish(self, status: str, reason: str = "", trace: str = "") -> None:
+        self.status, self.reason = status, reason
+        details = {"reason": reason, "device": self.device}
+        if trace:
+            details["trace"] = trace
+        self.store.write_status(self.run_id, status, **details)
+        if not self.keep_model:
+            self.model = None
+
+
+def vars_of(record: ProgressRecord) -> dict:
+    return dict(record.__dict__)
+
+
+def strategy_scope(name: str):
+    """The scope of a tf.distribute strategy over all local GPUs (or the CPUs configured)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices).scope()
+
+
+class JobManager:
+    """Runs at most ``max_running`` jobs at once and queues the rest, first come first served."""
+
+    def __init__(self, max_running: int = 1, store: RunStore | None = None):
+        if max_running < 1:
+            raise ValueError(f"max_running must be at least 1, got {max_running}")
+        self.max_running = max_running
+        self.store = store or RunStore()
+        self._jobs: dict[str, TrainingJob] = {}
+        self._queue: list[TrainingJob] = []
+        self._lock = threading.Lock()
+
+    def submit(self, model_config: ModelConfig, train_config: TrainConfig, keep_model: bool = False) -> TrainingJob:
+        job = TrainingJob(model_config, train_config, self.store, keep_model=keep_model)
+        with self._lock:
+            self._jobs[job.run_id] = job
+            self._queue.append(job)
+        self._start_next()
+        return job
+
+    def _start_next(self, finished: TrainingJob | None = None) -> None:
+        with self._lock:
+            while self._queue and len(self.running()) < self.max_running:
+                job = self._queue.pop(0)
+                job.status = "running" if not job._stop.is_set() else job.status
+                job.start(on_finish=self._start_next)
+
+    def running(self) -> list[TrainingJob]:
+        return [j for j in self._jobs.values() if j._thread is not None and not j.finished]
+
+    def queued(self) -> list[TrainingJob]:
+        with self._lock:
+            return list(self._queue)
+
+    def get(self, run_id: str) -> TrainingJob | None:
+        return self._jobs.get(run_id)
+
+    def jobs(self) -> list[TrainingJob]:
+        return list(self._jobs.values())
+
+    def stop(self, run_id: str) -> None:
+        """Stop a running job, or take a queued one out of the queue."""
+        job = self._jobs.get(run_id)
+        if job is None:
+            return
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
+                job._stop.set()
+                job._finish("stopped", "removed from the queue")
+                job._done.set()
+                return
+        job.stop()
+
+
+_manager: JobManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_manager() -> JobManager:
+    """The process-wide job manager (``$CNN_MAX_JOBS`` jobs at once, default 1)."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = JobManager(max_running=int(os.environ.get("CNN_MAX_JOBS", "1")))
+        return _manager

@@ -1,0 +1,136 @@
+"""IDX parsing on files the tests write, broken ones included, and the real data."""
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from cnn_core import data
+from cnn_core.data import DataError, load_dataset, read_idx
+from tests.conftest import needs_data
+
+read_dataset = load_dataset.__wrapped__  # The uncached loader, so each test sees its own files.
+
+
+def idx_bytes(array: np.ndarray, magic: int) -> bytes:
+    header = struct.pack(">II", magic, array.shape[0]) + b"".join(struct.pack(">I", d) for d in array.shape[1:])
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_dataset(folder, train=12, test=5, gz=True, dotted=False, labels_max=9):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for stem, count in (("train", train), ("t10k", test)):
+        for kind, magic, shape in (("images", 2051, (count, 28, 28)), ("labels", 2049, (count,))):
+            values = rng.integers(0, 256 if kind == "images" else labels_max + 1, shape)
+            name = f"{stem}-{kind}{'.' if dotted else '-'}idx{3 if kind == 'images' else 1}-ubyte"
+            raw = idx_bytes(values, magic)
+            if gz:
+                (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
+            else:
+                (folder / name).write_bytes(raw)
+    return folder
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Point every search place at empty temp folders."""
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(data, "search_dirs", lambda name: [tmp_path / "env" / name, tmp_path / "data" / name,
+                                                           data.keras_cache_dir()])
+    return tmp_path
+
+
+@pytest.mark.parametrize("gz,dotted", [(True, False), (False, False), (True, True), (False, True)])
+def test_reads_both_spellings_gzipped_or_raw(isolated, gz, dotted):
+    write_dataset(isolated / "env" / "mnist", gz=gz, dotted=dotted)
+    dataset = read_dataset("mnist")
+    assert dataset.train_images.shape == (12, 28, 28) and dataset.test_labels.shape == (5,)
+    assert dataset.train_images.dtype == np.uint8 and dataset.class_names[3] == "3"
+
+
+def test_reads_keras_npz(isolated):
+    cache = isolated / "keras" / "datasets"
+    cache.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    np.savez(cache / "mnist.npz", x_train=rng.integers(0, 255, (4, 28, 28), dtype=np.uint8),
+             y_train=np.arange(4, dtype=np.uint8), x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.ones(2, np.uint8))
+    dataset = read_dataset("mnist")
+    assert dataset.source.endswith("mnist.npz") and list(dataset.train_labels) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda raw: raw[:len(raw) - 10], "truncated"),
+    (lambda raw: struct.pack(">I", 1234) + raw[4:], "bad magic number 1234"),
+    (lambda raw: raw[:8] + struct.pack(">II", 32, 32) + raw[16:], "32x32, expected 28x28"),
+    (lambda raw: raw[:5], "truncated header"),
+])
+def test_broken_image_file_names_file_and_problem(isolated, damage, message):
+    folder = write_dataset(isolated / "env" / "mnist", gz=False)
+    path = folder / "train-images-idx3-ubyte"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError, match=message) as caught:
+        read_dataset("mnist")
+    assert "train-images-idx3-ubyte" in str(caught.value)
+
+
+def test_corrupt_gzip_is_reported(isolated):
+    folder = write_dataset(isolated / "env" / "mnist")
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bnot really gzip")
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz: cannot read"):
+        read_dataset("mnist")
+
+
+def test_count_mismatch_and_label_range(isolated):
+    folder = write_dataset(isolated / "env" / "mnist", labels_max=12)
+    with pytest.raises(DataError, match="label 1[0-2] out of range"):
+        read_dataset("mnist")
+    write_dataset(folder)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(3), 2049)))
+    with pytest.raises(DataError, match="5 test images but 3 labels"):
+        read_dataset("mnist")
+
+
+def test_partial_folder_does_not_fall_through(isolated):
+    folder = write_dataset(isolated / "env" / "mnist")
+    write_dataset(isolated / "data" / "mnist")  # A complete copy further down the search order.
+    (folder / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="not t10k-images-idx3-ubyte"):
+        read_dataset("mnist")
+
+
+def test_missing_everywhere_lists_places_and_fails_offline(isolated, monkeypatch):
+    def offline():
+        raise OSError("URL fetch failure: no network")
+    import keras
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(DataError) as caught:
+        read_dataset("mnist")
+    text = str(caught.value)
+    assert "download failed" in text and "no network" in text and str(isolated / "env" / "mnist") in text
+    assert "CNN_DATA_DIR" in text
+
+
+def test_unknown_dataset():
+    with pytest.raises(DataError, match="unknown dataset 'cifar'"):
+        read_dataset("cifar")
+
+
+def test_read_idx_rejects_wrong_kind(tmp_path):
+    path = tmp_path / "labels"
+    path.write_bytes(idx_bytes(np.zeros(3), 2049))
+    with pytest.raises(DataError, match="expected 2051"):
+        read_idx(path, 2051)
+
+
+@needs_data
+def test_real_mnist_and_fashion():
+    mnist = load_dataset("mnist")
+    assert mnist.train_images.shape == (60000, 28, 28) and mnist.test_images.shape == (10000, 28, 28)
+    assert np.bincount(mnist.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert load_dataset("mnist") is mnist  # Loaded once per process.
+    fashion = load_dataset("fashion-mnist")
+    assert np.bincount(fashion.train_labels).tolist() == [6000] * 10
+    assert fashion.class_names[9] == "Ankle boot"
