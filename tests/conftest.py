@@ -22,3 +22,6 @@ def run_store(tmp_path):
     from cnn_core.runs import RunStore
 
     return RunStore(tmp_path / "runs")
+
+
+from tests.browser_support import app_server, app_url, browser  # noqa: E402,F401  (fixtures)

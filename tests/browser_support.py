@@ -1,0 +1,132 @@
+"""Start the real app (`streamlit run app.py`) on a free port and drive it with headless Chromium.
+
+Fixtures (imported by tests/conftest.py): ``app_url`` (a server for the whole test session, with
+its runs in a temporary folder) and ``browser`` (Debian's /usr/bin/chromium through Playwright;
+nothing downloads a browser). Helpers: ``open_page``, ``wait_idle``, ``page_errors``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(runs_dir: Path, log_path: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `streamlit run app.py` headless; return the process and its URL once healthy."""
+    port = free_port()
+    env = {**os.environ, "CNN_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    log = open(log_path, "w")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early; see {log_path}")
+        try:
+            if urllib.request.urlopen(url + "_stcore/health", timeout=1).read() == b"ok":
+                return process, url
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"streamlit did not become healthy in 90 s; see {log_path}")
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def browser_available() -> bool:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return False
+    return Path(CHROMIUM).exists()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """(url, runs_dir, process) of one app server shared by the browser tests."""
+    if not browser_available():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs /usr/bin/chromium and playwright for the browser tests")
+        pytest.skip("no /usr/bin/chromium or playwright here")
+    folder = tmp_path_factory.mktemp("app")
+    process, url = start_app(folder / "runs", folder / "server.log")
+    yield url, folder / "runs", process
+    stop_app(process)
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server) -> str:
+    return app_server[0]
+
+
+@pytest.fixture(scope="session")
+def browser(app_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def wait_idle(page, timeout: float = 60) -> None:
+    """Wait until Streamlit has finished running the page's script."""
+    page.wait_for_selector("[data-testid=stAppViewContainer]", timeout=timeout * 1000)
+    deadline = time.time() + timeout
+    time.sleep(0.3)
+    while time.time() < deadline:
+        if page.locator("[data-testid=stApp][data-test-script-state=notRunning]").count():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the page's script did not finish")
+
+
+def open_page(browser, url: str, path: str = "", viewport=(1400, 1000)):
+    """A new browser context (a new visitor) on ``url + path``, idle."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    page.goto(url + path)
+    wait_idle(page)
+    return page
+
+
+def page_errors(page) -> list[str]:
+    """The text of every exception or error box on the page."""
+    boxes = page.locator("[data-testid=stException], [data-testid=stAlertContentError]")
+    return [boxes.nth(i).inner_text() for i in range(boxes.count())]
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under artifacts/screenshots/ (git-ignored) for people to look at."""
+    folder = ROOT / "artifacts" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
