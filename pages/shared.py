@@ -67,3 +67,8 @@ def pick_model(label: str = "Model", widget_key: str = "model_picker") -> tuple[
     except (RunError, ValueError) as error:
         st.error(f"This model cannot be used: {error}")
         st.stop()
+
+
+# session_state key of the last digit drawn on the Predict page: a (28, 28) float32 array in [0, 1]
+# (after MNIST-style preprocessing), which the Filters page offers as its input image.
+DRAWN_IMAGE = "drawn_image"
