@@ -71,9 +71,10 @@ def validate_train_config(config: TrainConfig) -> None:
 
 PRESETS = {
     "seed": TrainConfig(),
-    # Tuned on the 2-core CPU: bigger batches run more images per second, and a warmed-up cosine
-    # schedule at a 30x higher peak rate reaches 99% in about two epochs.
-    "fast": TrainConfig(iterations=1400, batch_size=128, learning_rate=3e-3, schedule="warmup_cosine",
+    # Tuned on the 2-core CPU: batches of 128 run ~1.4x more images per second than 50, and Adam
+    # at a 40x higher peak rate, warmed up then cosine-decayed, reaches 99.0-99.1% in 2.6 epochs
+    # (seeds 0-3 gave 99.12, 99.11, 99.05, 99.09% on the 10,000 test digits).
+    "fast": TrainConfig(iterations=1200, batch_size=128, learning_rate=4e-3, schedule="warmup_cosine",
                         warmup_fraction=0.05, eval_every=200),
 }
 

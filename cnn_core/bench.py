@@ -1,0 +1,87 @@
+"""Benchmarks that print figures: training overhead vs plain ``model.fit``, predict latency, memory.
+
+Side by side in one process, alternating (fit, job, fit, job, ...) so that a noisy shared machine
+hurts both equally; medians are reported. Run: ``python -m cnn_core bench --json``.
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+import numpy as np
+
+from cnn_core.data import load_dataset
+from cnn_core.model import ModelConfig, build_model
+from cnn_core.training import TrainConfig, training_dataset
+
+
+def plain_fit_seconds(config: TrainConfig, images, labels) -> float:
+    """Wall time of a bare Keras ``fit`` of the seed network: the baseline."""
+    import keras
+
+    model = build_model(ModelConfig(), seed=config.seed)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    began = time.perf_counter()
+    model.fit(training_dataset(images, labels, config), epochs=1, steps_per_epoch=config.iterations,
+              verbose=0, shuffle=False)
+    return time.perf_counter() - began
+
+
+def job_fit_seconds(config: TrainConfig, store) -> float:
+    """Wall time of the same training inside our job, progress publishing and test batches included."""
+    from cnn_core.jobs import JobManager
+
+    job = JobManager(store=store).submit(ModelConfig(), config)
+    job.wait()
+    assert job.status == "completed", job.reason
+    return job.fit_seconds
+
+
+def predict_latency_ms(samples: int = 200) -> tuple[float, float]:
+    """p50 and p95 of one drawn image through the app's path: preprocessing, then the fast predictor."""
+    from cnn_core.inference import DEFAULT_MODEL, Predictor, load_model
+    from cnn_core.preprocess import preprocess_rgba
+
+    model = load_model() if DEFAULT_MODEL.is_file() else build_model(ModelConfig())
+    predictor = Predictor(model)
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[60:220, 130:150] = 255  # A thick vertical stroke, a "1", as the canvas returns it.
+    predictor.predict(preprocess_rgba(canvas))  # The first call traces the compiled forward pass.
+    timings = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        predictor.predict(preprocess_rgba(canvas))
+        timings.append((time.perf_counter() - began) * 1000)
+    return float(np.percentile(timings, 50)), float(np.percentile(timings, 95))
+
+
+def run_benchmarks(steps: int = 400, repeats: int = 3, log=None) -> dict:
+    """All figures as one dict (throughputs in images per second)."""
+    import tempfile
+
+    from cnn_core.runs import RunStore
+
+    config = TrainConfig(iterations=steps)  # The seed's batch size, optimizer and test-batch cadence.
+    dataset = load_dataset("mnist")
+    fit_times, job_times = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        store = RunStore(folder)
+        for repeat in range(repeats):
+            fit_times.append(plain_fit_seconds(config, dataset.train_images, dataset.train_labels))
+            job_times.append(job_fit_seconds(config, store))
+            if log:
+                log.write(f"repeat {repeat + 1}/{repeats}: fit {fit_times[-1]:.2f} s, job {job_times[-1]:.2f} s\n")
+    images = steps * config.batch_size
+    fit_throughput = images / statistics.median(fit_times)
+    job_throughput = images / statistics.median(job_times)
+    p50, p95 = predict_latency_ms()
+    return {
+        "steps": steps, "batch_size": config.batch_size, "repeats": repeats,
+        "fit_images_per_second": round(fit_throughput, 1), "job_images_per_second": round(job_throughput, 1),
+        "ratio": round(job_throughput / fit_throughput, 4),
+        "fit_seconds": [round(t, 3) for t in fit_times], "job_seconds": [round(t, 3) for t in job_times],
+        "predict_ms_p50": round(p50, 3), "predict_ms_p95": round(p95, 3),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }

@@ -1,0 +1,232 @@
+"""CNN Lab without a browser: ``python -m cnn_core <command>``.
+
+    train     [--preset seed|fast] [--dataset ...] [--iterations N] [--batch-size N] [--lr X]
+              [--device auto|cpu|gpu] [--strategy default|mirrored] [--export PATH] [--json]
+    evaluate  [--model PATH|RUN_ID] [--dataset ...] [--json]
+    predict   IMAGE [--model PATH|RUN_ID] [--json]
+    bench     [--steps N] [--repeats N] [--json]
+
+With ``--json`` the last line on stdout is one JSON object. Bad input of any kind is one line on
+stderr starting with ``error:`` and exit status 2; there is never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from cnn_core.data import DATASETS, DataError
+from cnn_core.devices import DEVICE_CHOICES, STRATEGY_CHOICES
+from cnn_core.preprocess import ImageError
+from cnn_core.runs import RunError
+
+USAGE_ERRORS = (DataError, RunError, ImageError, ValueError)
+
+
+class UsageError(Exception):
+    """Bad flags: reported in one line with exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print the whole usage and exit itself.
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="python -m cnn_core", description="CNN Lab from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    train = commands.add_parser("train", help="train a model and save the run")
+    train.add_argument("--preset", choices=("seed", "fast"), default="seed")
+    train.add_argument("--dataset", choices=tuple(DATASETS))
+    train.add_argument("--iterations", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--train-images", type=int, help="use only the first N training images")
+    train.add_argument("--device", choices=DEVICE_CHOICES)
+    train.add_argument("--strategy", choices=STRATEGY_CHOICES)
+    train.add_argument("--architecture", choices=("cnn", "mlp"), default="cnn",
+                       help="mlp: the fully connected net with the seed CNN's parameter count")
+    train.add_argument("--export", type=Path, help="also copy the model here (.keras) with a metadata .json")
+    evaluate = commands.add_parser("evaluate", help="score a model on the full test set")
+    evaluate.add_argument("--model", help="a .keras file or a run id (default: the shipped model)")
+    evaluate.add_argument("--dataset", choices=tuple(DATASETS))
+    predict = commands.add_parser("predict", help="classify a drawn digit (PNG or JPEG)")
+    predict.add_argument("image", type=Path)
+    predict.add_argument("--model", help="a .keras file or a run id (default: the shipped model)")
+    bench = commands.add_parser("bench", help="training throughput vs model.fit, predict latency, memory")
+    bench.add_argument("--steps", type=int, default=400)
+    bench.add_argument("--repeats", type=int, default=3)
+    for command in (train, evaluate, predict, bench):
+        command.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
+    return parser
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow with its start-up chatter (absl, oneDNN notices) kept off the terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+
+            tf.constant(1.0) + 1.0  # The oneDNN notice comes with the first op.
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    import warnings
+
+    warnings.filterwarnings("ignore", module="keras")
+
+
+def load_any_model(spec: str | None):
+    """A model from a .keras path, a run id, or the shipped default; and its dataset name."""
+    from cnn_core.inference import DEFAULT_KEY, default_metadata, load_model
+    from cnn_core.runs import RunStore, load_model_file
+
+    if spec is None or spec == DEFAULT_KEY:
+        return load_model(DEFAULT_KEY), default_metadata().get("dataset", "mnist")
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "model.keras"
+    if path.suffix == ".keras":
+        return load_model_file(path), "mnist"
+    if path.exists():
+        raise RunError(f"{spec}: expected a .keras model file, a run folder or a run id")
+    store = RunStore()
+    info = store.read(spec)
+    return store.load_model(spec), info.config.get("train", {}).get("dataset", "mnist")
+
+
+def progress_bar(job, stream) -> None:
+    """Draw a one-line progress bar until the job ends (only on a terminal)."""
+    total = job.train_config.iterations
+    while not job.wait(0.5):
+        record = job.latest()
+        if record is None:
+            continue
+        filled = int(30 * record.step / total)
+        test = f" test acc {record.test_accuracy:.3f}" if record.test_accuracy is not None else ""
+        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {record.step}/{total} loss {record.train_loss:.3f}"
+                     f"{test} {record.images_per_second:,.0f} img/s ETA {record.eta:4.0f}s ")
+        stream.flush()
+    stream.write("\n")
+
+
+def command_train(args) -> dict:
+    from cnn_core.data import load_dataset
+    from cnn_core.jobs import JobManager
+    from cnn_core.model import ModelConfig, matched_mlp
+    from cnn_core.training import PRESETS
+
+    overrides = {"dataset": args.dataset, "iterations": args.iterations, "batch_size": args.batch_size,
+                 "learning_rate": args.lr, "seed": args.seed, "train_images": args.train_images,
+                 "device": args.device, "strategy": args.strategy}
+    base = PRESETS[args.preset].to_dict()
+    config = type(PRESETS["seed"]).from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+    model_config = matched_mlp(ModelConfig()) if args.architecture == "mlp" else ModelConfig()
+    if args.export and args.export.suffix != ".keras":
+        raise ValueError(f"--export needs a path ending in .keras, got {args.export}")
+    load_dataset(config.dataset)  # Missing or broken data is a usage error, before any training.
+    if config.device != "cpu" and config.strategy == "default":
+        from cnn_core.devices import resolve_device
+        resolve_device(config.device)
+    job = JobManager().submit(model_config, config)
+    if sys.stderr.isatty():
+        progress_bar(job, sys.stderr)
+    job.wait()
+    if job.status == "failed":
+        raise RuntimeError(f"training failed: {job.reason}")
+    result = {"run_id": job.run_id, "run_dir": str(job.store.path(job.run_id)), "status": job.status,
+              "preset": args.preset, **job.final_metrics}
+    if args.export:
+        export_model(job, args.export, result, args.argv)
+        result["exported"] = str(args.export)
+    return result
+
+
+def export_model(job, path: Path, result: dict, job_argv: list[str]) -> None:
+    """Copy the run's model to ``path`` and write its metadata beside it."""
+    import shutil
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(job.store.path(job.run_id) / "model.keras", path)
+    metadata = {"model": job.model_config.to_dict(), "train": job.train_config.to_dict(),
+                "dataset": job.train_config.dataset, "test_accuracy": result["test_accuracy"],
+                "test_images": result["test_images"], "seconds": round(result["seconds"], 1),
+                "device": result["device"], "date": time.strftime("%Y-%m-%d"),
+                "command": "python -m cnn_core " + shlex.join(job_argv)}
+    path.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def command_evaluate(args) -> dict:
+    from cnn_core.data import load_dataset
+    from cnn_core.training import score
+
+    model, trained_on = load_any_model(args.model)
+    dataset = load_dataset(args.dataset or trained_on)
+    loss, accuracy, _ = score(model, dataset.test_images, dataset.test_labels)
+    return {"accuracy": accuracy, "loss": loss, "n": int(len(dataset.test_labels)), "dataset": dataset.name}
+
+
+def command_predict(args) -> dict:
+    from cnn_core.inference import Predictor
+    from cnn_core.preprocess import load_image_file, to_mnist
+
+    image = to_mnist(load_image_file(args.image))  # Bad images fail before any model loads.
+    model, dataset = load_any_model(args.model)
+    prediction = Predictor(model, DATASETS[dataset]).predict(image)
+    return {"digit": prediction.label, "class_name": prediction.class_name,
+            "confidence": prediction.confidence, "probabilities": [float(p) for p in prediction.probabilities]}
+
+
+def command_bench(args) -> dict:
+    from cnn_core.bench import run_benchmarks
+
+    if not 10 <= args.steps <= 100_000 or not 1 <= args.repeats <= 20:
+        raise ValueError("--steps must be 10-100000 and --repeats 1-20")
+    return run_benchmarks(steps=args.steps, repeats=args.repeats, log=sys.stderr)
+
+
+COMMANDS = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict, "bench": command_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+        if args.command != "predict" or args.image.is_file():
+            quiet_tensorflow()
+        result = COMMANDS[args.command](args)
+    except UsageError as error:
+        print(f"error: {error} (see python -m cnn_core --help)", file=sys.stderr)
+        return 2
+    except USAGE_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # Anything else is still one line, never a traceback.
+        print(f"error: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}",
+              file=sys.stderr)
+        return 1
+    print_result(result, args.json)
+    return 0
+
+
+def print_result(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        if key == "probabilities":
+            shown = " ".join(f"{p:.3f}" for p in value)
+        print(f"{key}: {shown}")

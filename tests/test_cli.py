@@ -1,0 +1,156 @@
+"""The command line: JSON results, exit codes, and one-line errors for every kind of bad input."""
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnn_core.cli import main
+from cnn_core.inference import DEFAULT_MODEL
+from tests.conftest import ROOT, needs_data
+
+pytestmark = needs_data
+TINY = ["--iterations", "30", "--batch-size", "20", "--train-images", "600", "--lr", "0.003"]
+
+
+def run_cli(capsys, *args) -> tuple[int, dict | None, str]:
+    """main() in-process: exit code, the JSON object on stdout's last line, stderr."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    return code, (json.loads(lines[-1]) if code == 0 and "--json" in args else None), err
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def trained_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    code, result, err = run_cli(capsys, "train", *TINY, "--json")
+    assert code == 0, err
+    return result
+
+
+def test_train_json_and_evaluate_the_run(trained_run, capsys):
+    for key in ("run_dir", "test_accuracy", "seconds", "images_per_second", "device"):
+        assert key in trained_run
+    assert trained_run["device"] == "/CPU:0" and trained_run["test_images"] == 10_000
+    assert os.path.isfile(os.path.join(trained_run["run_dir"], "model.keras"))
+    code, result, _ = run_cli(capsys, "evaluate", "--model", trained_run["run_id"], "--json")
+    assert code == 0 and result["n"] == 10_000
+    assert result["accuracy"] == pytest.approx(trained_run["test_accuracy"], abs=1e-6)
+
+
+def test_export_writes_model_and_metadata(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    target = tmp_path / "shipped" / "model.keras"
+    code, result, err = run_cli(capsys, "train", *TINY, "--export", str(target), "--json")
+    assert code == 0, err
+    metadata = json.loads(target.with_suffix(".json").read_text())
+    assert metadata["test_accuracy"] == result["test_accuracy"] and metadata["command"].startswith("python -m cnn_core train")
+    assert metadata["train"]["iterations"] == 30
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no shipped model")
+def test_the_shipped_model_reaches_99_percent(capsys):
+    code, result, _ = run_cli(capsys, "evaluate", "--json")
+    assert code == 0 and result["n"] == 10_000 and result["accuracy"] >= 0.99
+
+
+def drawn(digit_image: np.ndarray, size=(400, 300), offset=(40, 150), scale=8, dark_on_white=False) -> np.ndarray:
+    """An MNIST digit redrawn as a person might: bigger, off-centre, either ink colour."""
+    big = np.asarray(Image.fromarray(digit_image).resize((28 * scale // 2, 28 * scale // 2), Image.BILINEAR))
+    canvas = np.zeros(size[::-1], np.uint8)
+    top, left = offset
+    canvas[top:top + big.shape[0], left:left + big.shape[1]] = big
+    return 255 - canvas if dark_on_white else canvas
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no shipped model")
+def test_predict_reads_drawn_digits(tmp_path, capsys):
+    from cnn_core.data import load_dataset
+
+    dataset = load_dataset("mnist")
+    for index in range(6):
+        image, label = dataset.test_images[index], int(dataset.test_labels[index])
+        path = tmp_path / f"digit{index}.png"
+        path.write_bytes(png_bytes(drawn(image, dark_on_white=index % 2 == 1, offset=(20 + index * 10, 30 + index * 40))))
+        code, result, err = run_cli(capsys, "predict", str(path), "--json")
+        assert code == 0, err
+        assert result["digit"] == label and abs(sum(result["probabilities"]) - 1) < 1e-6
+        assert len(result["probabilities"]) == 10
+
+
+def bad_files(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)
+    truncated = png_bytes(np.full((64, 64), 200, np.uint8))
+    files = {"missing": tmp_path / "nope.png", "empty": tmp_path / "empty.png", "text": tmp_path / "notes.png",
+             "truncated": tmp_path / "cut.png", "blank": tmp_path / "blank.png", "bomb": bomb}
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("this is not an image")
+    files["truncated"].write_bytes(truncated[:len(truncated) // 2])
+    files["blank"].write_bytes(png_bytes(np.zeros((100, 100), np.uint8)))
+    return files
+
+
+def test_bad_images_are_one_line_errors(tmp_path, capsys):
+    for name, path in bad_files(tmp_path).items():
+        code, _, err = run_cli(capsys, "predict", str(path), "--json")
+        assert code == 2, name
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, (name, err)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--lr", "-1"], "learning_rate"), (["train", "--batch-size", "0"], "batch_size"),
+    (["train", "--iterations", "abc"], "invalid int value"), (["train", "--device", "tpu"], "invalid choice"),
+    (["evaluate", "--model", "/etc/passwd"], "expected a .keras model file"),
+    (["evaluate", "--model", "gone.keras"], "no such model file"), (["evaluate", "--model", "no-such-run"], "no run"),
+    (["bench", "--steps", "1"], "--steps"), ([], "required"),
+])
+def test_bad_flags_are_one_line_errors(capsys, args, message):
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_missing_data_and_a_real_exit_status(tmp_path):
+    """A real process: no data anywhere and no internet -> exit 2, one line, no traceback."""
+    env = {**os.environ, "CNN_DATA_DIR": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras"),
+           "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "cnn_core", "train", "--iterations", "5"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: mnist: not found locally") and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_bench_reports_every_figure(capsys):
+    code, result, err = run_cli(capsys, "bench", "--steps", "20", "--repeats", "1", "--json")
+    assert code == 0, err
+    for key in ("fit_images_per_second", "job_images_per_second", "ratio", "predict_ms_p50", "predict_ms_p95",
+                "peak_memory_mb"):
+        assert result[key] > 0, key
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    script = textwrap.dedent("""
+        import sys, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from cnn_core.cli import main
+        sys.exit(main(sys.argv[1:]))
+    """)
+    env = {**os.environ, "CNN_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script, "train", "--strategy", "mirrored", *TINY, "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["device"] == "mirrored" and result["steps"] == 30 and result["test_accuracy"] > 0.3
