@@ -1,0 +1,134 @@
+"""Plotly figures for training runs, as pure functions: data in, ``go.Figure`` out.
+
+    loss_figure(history)                      # the seed's train/test loss against iteration
+    accuracy_figure(history)                  # test accuracy at each measurement
+    overlay_figure({"run a": history, ...})   # several runs' loss curves on one chart
+    confusion_figure(confusion_matrix(labels, predicted), class_names)
+    misclassified_figure(images, labels, predicted, class_names)
+
+A history is a list of progress records, either ``ProgressRecord``s from a live job or the dicts
+``RunStore.read_history`` returns; test fields are None between measurements. Nothing here knows
+about Streamlit, so the same figures serve the page, notebooks and tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Live charts redraw every second in the browser; a few hundred points per line keeps that cheap
+# on a small machine, and a curve of 2,500 steps looks the same thinned to 400.
+MAX_POINTS = 400
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
+
+
+def as_rows(history) -> list[dict]:
+    """Progress records or dicts -> dicts."""
+    return [row if isinstance(row, dict) else dataclasses.asdict(row) for row in history]
+
+
+def thin(rows: list[dict], limit: int = MAX_POINTS) -> list[dict]:
+    """At most ``limit`` rows, evenly spaced, always keeping the first and the last."""
+    if len(rows) <= limit:
+        return rows
+    keep = np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))
+    return [rows[i] for i in keep]
+
+
+def series(rows: list[dict], field: str) -> tuple[list[float], list[float]]:
+    """(steps, values) of the rows where ``field`` was measured."""
+    chosen = [row for row in rows if row.get(field) is not None]
+    return [row["step"] for row in chosen], [row[field] for row in chosen]
+
+
+def base_layout(figure: go.Figure, x_title: str, y_title: str, height: int = 340) -> go.Figure:
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=x_title,
+                         yaxis_title=y_title, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+                         uirevision="keep")  # Keeps a visitor's zoom while the chart refreshes.
+    return figure
+
+
+def loss_figure(history, title: str = "") -> go.Figure:
+    """Train and test loss against iteration, as the seed plots them (y from 0 to the top train loss)."""
+    rows = as_rows(history)
+    train_steps, train_loss = series(thin(rows), "train_loss")
+    # Test measurements are few (one per eval_every steps), so they are never thinned.
+    test_steps, test_loss = series(rows, "test_loss")
+    figure = go.Figure([
+        go.Scatter(x=train_steps, y=train_loss, mode="lines", name="train", line=dict(color=PALETTE[0])),
+        go.Scatter(x=test_steps, y=test_loss, mode="lines+markers", name="test", line=dict(color=PALETTE[1])),
+    ])
+    if train_loss:
+        figure.update_yaxes(range=[0, max(train_loss + test_loss) * 1.05])
+    figure.update_layout(title=title or None)
+    return base_layout(figure, "iteration", "loss")
+
+
+def accuracy_figure(history) -> go.Figure:
+    """Test accuracy (on the rotating test slices) at each measurement."""
+    steps, accuracy = series(as_rows(history), "test_accuracy")
+    figure = go.Figure(go.Scatter(x=steps, y=accuracy, mode="lines+markers", name="test accuracy",
+                                  line=dict(color=PALETTE[2])))
+    figure.update_yaxes(tickformat=".0%", range=[0, 1.01])
+    return base_layout(figure, "iteration", "test accuracy", height=260)
+
+
+def overlay_figure(histories: dict[str, list]) -> go.Figure:
+    """Several runs on one chart: test loss solid with markers, train loss dotted, one colour per run."""
+    figure = go.Figure()
+    for index, (label, history) in enumerate(histories.items()):
+        rows, color = as_rows(history), PALETTE[index % len(PALETTE)]
+        steps, values = series(rows, "test_loss")
+        figure.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=f"{label} test",
+                                    legendgroup=label, line=dict(color=color)))
+        steps, values = series(thin(rows), "train_loss")
+        figure.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{label} train", legendgroup=label,
+                                    line=dict(color=color, dash="dot", width=1), opacity=0.6))
+    figure.update_yaxes(rangemode="tozero")
+    return base_layout(figure, "iteration", "loss", height=420)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
+    """(classes, classes) counts: row = true class, column = predicted class."""
+    labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+    if labels.shape != predicted.shape:
+        raise ValueError(f"expected as many predictions as labels, got {predicted.shape} and {labels.shape}")
+    matrix = np.zeros((classes, classes), np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def confusion_figure(matrix: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    """Heatmap of the confusion matrix; colour on a log scale so that the rare mistakes show."""
+    names = [str(name) for name in class_names]
+    figure = go.Figure(go.Heatmap(
+        z=np.log10(1 + matrix), x=names, y=names, text=matrix, texttemplate="%{text}",
+        colorscale="Blues", showscale=False,
+        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    figure.update_yaxes(autorange="reversed", title="true", type="category")
+    figure.update_xaxes(title="predicted", side="top", type="category")
+    figure.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def misclassified_figure(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                         class_names: tuple[str, ...], limit: int = 30, columns: int = 10) -> go.Figure:
+    """The first ``limit`` test images the model got wrong, in one mosaic, each titled predicted / true."""
+    wrong = np.flatnonzero(np.asarray(predicted) != np.asarray(labels))[:limit]
+    rows = max(1, -(-len(wrong) // columns))
+    gap, side = 2, 28 + 10  # pixels between tiles; 10 rows of padding above each digit for its title
+    mosaic = np.full((rows * (side + gap), columns * (28 + gap)), np.nan)
+    annotations = []
+    for position, index in enumerate(wrong):
+        row, column = divmod(position, columns)
+        top, left = row * (side + gap) + 10, column * (28 + gap)
+        mosaic[top:top + 28, left:left + 28] = images[index]
+        annotations.append(dict(x=left + 14, y=top - 5, showarrow=False, font=dict(size=11),
+                                text=f"<b>{class_names[predicted[index]]}</b> / {class_names[labels[index]]}"))
+    figure = go.Figure(go.Heatmap(z=mosaic, colorscale="gray_r", showscale=False, hoverinfo="skip"))
+    figure.update_layout(annotations=annotations, height=max(140, rows * 115), margin=dict(l=0, r=0, t=10, b=0),
+                         plot_bgcolor="white")
+    figure.update_xaxes(visible=False, constrain="domain")
+    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return figure
