@@ -1,0 +1,139 @@
+"""The Filters page run headless with AppTest, on tiny saved runs (a small CNN and an MLP).
+
+The runs live in a temporary CNN_RUNS_DIR, so the tests never depend on models/seed-mnist.keras
+(which may or may not exist) and never touch runs/. Run: ``python -m pytest -q tests/test_filters_page.py``.
+"""
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, needs_data
+
+pytestmark = needs_data
+CNN_RUN, MLP_RUN = "filters-cnn", "filters-mlp"
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """A runs folder holding a completed tiny CNN run and a completed MLP run."""
+    from cnn_core.model import ModelConfig, build_model
+    from cnn_core.runs import RunStore
+
+    store = RunStore(tmp_path_factory.mktemp("filters") / "runs")
+    for run_id, config in ((CNN_RUN, ModelConfig(conv_channels=(4, 6), hidden_units=8)),
+                           (MLP_RUN, ModelConfig(architecture="mlp", hidden_units=8))):
+        store.create({"model": config.to_dict(), "train": {"dataset": "mnist"}}, run_id)
+        store.write_metrics(run_id, {"test_accuracy": 0.1})
+        store.save_model(run_id, build_model(config))
+        store.write_status(run_id, "completed")
+    return store.root
+
+
+@pytest.fixture
+def app(runs_dir, monkeypatch):
+    """The app on the Filters page with the tiny CNN run picked; a fresh job manager over runs_dir."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    import cnn_core.jobs
+
+    monkeypatch.setenv("CNN_RUNS_DIR", str(runs_dir))
+    # The job manager (and its RunStore root) is process-wide; start a new one over our folder.
+    monkeypatch.setattr(cnn_core.jobs, "_manager", None)
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("pages/filters.py").run()
+    select(at, "filters_model", CNN_RUN)
+    yield at
+    st.cache_resource.clear()
+
+
+def select(at, key: str, run_id: str) -> None:
+    """Pick the model whose key is run_id in the model select box."""
+    box = at.selectbox(key=key)
+    box.select(next(option for option in box.options if run_id in option)).run()
+    assert not at.exception, at.exception
+
+
+def chart(at, key: str) -> dict:
+    """The Plotly figure (as JSON) of the chart with this widget key."""
+    for element in at.get("plotly_chart"):
+        if key in element.proto.id:
+            return json.loads(element.proto.spec)
+    raise AssertionError(f"no chart {key!r} on the page")
+
+
+def figure_z(at, key: str) -> np.ndarray:
+    """The first trace's z of a chart; Plotly sends NumPy arrays as base64 typed arrays."""
+    z = chart(at, key)["data"][0]["z"]
+    if isinstance(z, dict):
+        shape = [int(side) for side in str(z["shape"]).split(",")]
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.array(z, dtype=float)
+
+
+def texts(at) -> str:
+    return "\n".join(m.value for m in [*at.markdown, *at.caption, *at.info, *at.error])
+
+
+def test_cnn_page_shows_kernels_maps_matches_and_an_exact_matrix_product(app):
+    from cnn_core.inspect import match_table
+    from cnn_core.runs import RunStore
+
+    assert not app.exception
+    assert "conv1: 4 kernels of 3x3 on 1 channel; conv2: 6 kernels of 3x3 on 4 channels" in texts(app)
+    model = RunStore().load_model(CNN_RUN)
+    expected = match_table(model.get_layer("conv1").kernel.numpy()[:, :, 0, :])
+    shown = app.dataframe[0].value
+    assert shown["nearest"].tolist() == [row["nearest"] for row in expected]
+    np.testing.assert_allclose(shown["similarity"], [row["similarity"] for row in expected])
+    assert [tab.label for tab in app.tabs] == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2"]
+    assert float(app.metric[0].value) < 1e-4  # matrix x image vs direct convolution
+    assert app.metric[1].value == "784 of 614,656"  # the first kernel offered, identity: one entry per row
+    app.selectbox(key="filters_matrix_kernel").select("hand-made: box blur").run()
+    assert app.metric[1].value == "6,724 of 614,656"  # 9 x 784 taps minus the 332 that fall off the border
+
+
+def test_switching_the_test_image_redraws_it(app):
+    from cnn_core.data import load_dataset
+
+    app.number_input(key="filters_index").set_value(7).run()
+    assert not app.exception
+    digits = load_dataset("mnist")
+    assert f"test image 7 (a {digits.test_labels[7]})" in texts(app)
+    shown = figure_z(app, "filters_input")
+    np.testing.assert_allclose(shown, digits.test_images[7] / 255.0, atol=1e-6)
+    app.selectbox(key="filters_class").select("3").run()  # a class picks a random digit of that class
+    assert digits.test_labels[app.number_input(key="filters_index").value] == 3
+
+
+def test_drawn_digit_is_used_and_its_absence_is_explained(app):
+    from pages.shared import DRAWN_IMAGE
+
+    app.radio(key="filters_source").set_value("My drawing from the Predict page").run()
+    assert not app.exception and "Nothing has been drawn" in texts(app)
+    drawing = np.zeros((28, 28), np.float32)
+    drawing[5:23, 13:15] = 1.0  # a "1"
+    app.session_state[DRAWN_IMAGE] = drawing
+    app.run()
+    assert not app.exception and "your drawing from the Predict page" in texts(app)
+    np.testing.assert_allclose(figure_z(app, "filters_input"), drawing)
+
+
+def test_custom_kernel_updates_and_invalid_kernel_says_why(app):
+    app.text_area(key="filters_custom_text").input("0 0 0\n0 -2 0\n0 0 0").run()
+    assert not app.exception and "minus **identity** (|cosine| 1.000)" in texts(app)
+    app.radio(key="filters_custom_size").set_value(5).run()  # refills the editor with a 5x5 kernel
+    assert len(app.text_area(key="filters_custom_text").value.splitlines()) == 5
+    app.text_area(key="filters_custom_text").input("1 2 3 x").run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["That kernel cannot be used: expected 25 numbers for a 5x5 kernel, got 4."]
+
+
+def test_mlp_model_says_it_has_no_convolutions(app):
+    select(app, "filters_model", MLP_RUN)
+    assert "multilayer perceptron" in texts(app)
+    assert not app.tabs and app.metric  # no feature maps, but the designed kernels and matrix still work
