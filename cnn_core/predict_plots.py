@@ -5,7 +5,7 @@ dicts with ``go.Figure(dict)`` so each costs a few milliseconds: the page redraw
 pen stroke, and the whole answer has to arrive well under half a second.
 
     probability_figure(prediction.probabilities, prediction.class_names, true_label=7)
-    digit_figure(image28, "What the model sees")
+    digit_figure(image28)
 """
 from __future__ import annotations
 
@@ -36,15 +36,15 @@ def probability_figure(probabilities: np.ndarray, class_names: tuple[str, ...] |
         f"{index} {name}" for index, name in enumerate(class_names)]
     bars = dict(type="bar", x=labels, y=probabilities.tolist(), marker=dict(color=colours),
                 text=[f"{p:.0%}" if p >= 0.005 else "" for p in probabilities], textposition="outside",
-                cliponaxis=False, hovertemplate="%{x}: %{y:.2%}<extra></extra>")
-    layout = dict(height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, showlegend=False,
+                textfont=dict(size=12), constraintext="none", cliponaxis=False, hovertemplate="%{x}: %{y:.2%}<extra></extra>")
+    layout = dict(height=height, margin=dict(l=10, r=10, t=20, b=10), font=FONT, showlegend=False,
                   yaxis=dict(range=[0, 1.08], tickformat=".0%", title="probability", fixedrange=True),
                   xaxis=dict(type="category", tickangle=-30 if len(labels[0]) > 2 else 0, fixedrange=True),
                   plot_bgcolor="white", bargap=0.25)
     return go.Figure(dict(data=[bars], layout=layout))
 
 
-def digit_figure(image28: np.ndarray, title: str = "", size: int = 220) -> go.Figure:
+def digit_figure(image28: np.ndarray, size: int = 220) -> go.Figure:
     """A 28x28 image as crisp grey pixels (ink bright, as the model sees it), values on hover."""
     image28 = np.asarray(image28, dtype=np.float64)
     if image28.shape != (28, 28):
@@ -55,9 +55,7 @@ def digit_figure(image28: np.ndarray, title: str = "", size: int = 220) -> go.Fi
                    colorscale=[[0.0, "black"], [1.0, "white"]], showscale=False,
                    hovertemplate="row %{y}, column %{x}: %{z:.2f}<extra></extra>")
     hidden_axis = dict(visible=False, fixedrange=True, range=[-0.5, 27.5])
-    layout = dict(width=size, height=size + (24 if title else 0), font=FONT,
-                  margin=dict(l=0, r=0, t=24 if title else 0, b=0),
-                  title=dict(text=title, x=0.5, font=dict(size=13)) if title else None,
+    layout = dict(width=size, height=size, font=FONT, margin=dict(l=0, r=0, t=0, b=0),
                   xaxis=hidden_axis, plot_bgcolor="black",
                   # Row 0 at the top, as in the image, and square pixels.
                   yaxis=dict(hidden_axis, range=[27.5, -0.5], scaleanchor="x"))

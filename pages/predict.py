@@ -37,8 +37,17 @@ def clear_canvas() -> None:
     st.session_state.pop(DRAWN_IMAGE, None)
 
 
-def show_seen(image28: np.ndarray, key: str, title: str = "What the model sees (28x28)") -> None:
-    st.plotly_chart(digit_figure(image28, title), key=key, config=PLOT_CONFIG, width="content")
+def panels():
+    """Input, what the model sees, and the answer side by side; they wrap onto rows when narrow."""
+    # Fixed widths, not column ratios: the 280-pixel canvas must never be squeezed, or part of
+    # it scrolls out of reach of the pen.
+    row = st.container(horizontal=True, gap="medium")
+    return row.container(width=CANVAS_SIDE + 20), row.container(width=230), row.container(width="stretch")
+
+
+def show_seen(image28: np.ndarray, key: str, title: str = "**What the model sees** (28x28)") -> None:
+    st.markdown(title)
+    st.plotly_chart(digit_figure(image28), key=key, config=PLOT_CONFIG, width="content")
 
 
 def show_answer(prediction: Prediction, key: str, true_label: int | None = None) -> None:
@@ -61,7 +70,7 @@ def show_answer(prediction: Prediction, key: str, true_label: int | None = None)
 @st.fragment
 def draw_section(predictor: Predictor) -> None:
     """The canvas and its answer. A fragment: a pen stroke reruns this, not the whole page."""
-    left, middle, right = st.columns([1.1, 0.9, 1.6], gap="medium")
+    left, middle, right = panels()
     with left:
         stroke = st.slider("Pen width", 8, 40, 22, key="predict_stroke_width",
                            help="MNIST strokes are about 2 to 3 of the 28 pixels wide, "
@@ -106,7 +115,7 @@ def sample_section(predictor: Predictor, dataset_name: str) -> None:
         st.error(f"The {dataset_name} test digits could not be loaded: {error}")
         return
     classes = [None, *range(len(dataset.class_names))]
-    left, middle, right = st.columns([1.1, 0.9, 1.6], gap="medium")
+    left, middle, right = panels()
     with left:
         wanted = st.selectbox("Class", classes, key="predict_sample_class",
                               format_func=lambda c: "Any class" if c is None else dataset.class_names[c])
@@ -120,7 +129,7 @@ def sample_section(predictor: Predictor, dataset_name: str) -> None:
     # Test images are already MNIST-style, so they go to the model as they are, scaled to [0, 1].
     image28 = dataset.test_images[index].astype(np.float32) / 255.0
     with middle:
-        show_seen(image28, key="predict_sample_seen", title=f"Test image #{index}")
+        show_seen(image28, key="predict_sample_seen", title=f"**Test image #{index}** (28x28)")
     with right:
         show_answer(predictor.predict(image28), key="predict_sample_bars",
                     true_label=int(dataset.test_labels[index]))
@@ -128,7 +137,7 @@ def sample_section(predictor: Predictor, dataset_name: str) -> None:
 
 def upload_section(predictor: Predictor) -> None:
     """An uploaded PNG or JPEG, preprocessed like a drawing; a bad file gets a clear message."""
-    left, middle, right = st.columns([1.1, 0.9, 1.6], gap="medium")
+    left, middle, right = panels()
     with left:
         limit = st.get_option("server.maxUploadSize")
         upload = st.file_uploader("A PNG or JPEG image of one digit", type=["png", "jpg", "jpeg"],
