@@ -16,8 +16,9 @@ from cnn_core.model import ModelConfig
 from cnn_core.runs import RunInfo
 from cnn_core.training import TrainConfig
 
-COLUMNS = ("run", "status", "dataset", "model", "training", "accuracy", "duration_s", "images_per_s",
-           "device", "updated")
+# The columns people scan first come first: the config summaries are long and go last.
+COLUMNS = ("run", "status", "accuracy", "duration_s", "images_per_s", "device", "dataset", "model",
+           "training", "updated")
 
 
 def model_summary(config: dict) -> str:
@@ -58,9 +59,15 @@ def run_row(run: RunInfo) -> dict:
     }
 
 
-def run_table(runs: list[RunInfo]) -> pd.DataFrame:
-    """A DataFrame with one row per run, in the order given (list_runs gives newest first)."""
-    frame = pd.DataFrame([run_row(run) for run in runs], columns=list(COLUMNS))
+def run_table(runs: list[RunInfo], live_status: dict[str, str] | None = None) -> pd.DataFrame:
+    """A DataFrame with one row per run, in the order given (list_runs gives newest first).
+
+    ``live_status`` (run id -> status) overrides the saved status for jobs this process runs: the
+    saved one says 'queued' until the job's thread has loaded its data.
+    """
+    rows = [{**run_row(run), **({"status": live_status[run.run_id]} if run.run_id in (live_status or {}) else {})}
+            for run in runs]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for column in ("accuracy", "duration_s", "images_per_s"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame

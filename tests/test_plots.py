@@ -78,7 +78,8 @@ def test_run_table_summarises_each_run(run_store):
     assert table.loc[good, "model"].startswith("CNN conv3x3 32-64") and "1,400 steps x 128" in table.loc[good, "training"]
     assert table.loc[good, "accuracy"] == 0.99 and table.loc[good, "device"] == "/CPU:0"
     assert table.loc[broken, "model"] == "unreadable model config" and np.isnan(table.loc[broken, "accuracy"])
-    assert list(run_table([]).columns)[:3] == ["run", "status", "dataset"]
+    assert list(run_table([]).columns)[:3] == ["run", "status", "accuracy"]
+    assert run_table(runs, live_status={broken: "running"}).set_index("run").loc[broken, "status"] == "running"
 
 
 def test_form_defaults_parse_back_to_the_presets():

@@ -1,0 +1,280 @@
+"""Train: configure a network and its training, launch it, watch it live, stop it, compare runs.
+
+Jobs belong to the server process (``pages.shared.job_manager``), not to a visitor: anyone who
+opens the page sees the running job, and a reloaded tab finds its run again from ``?run=<id>`` in
+the address. The live view is a fragment that polls the job once a second, so the rest of the
+page (and every other page) stays responsive while it trains.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from cnn_core.data import DATASETS
+from cnn_core.devices import describe_hardware, gpu_names, list_devices, resolve_device
+from cnn_core.model import ModelConfig
+from cnn_core.plots import (accuracy_figure, confusion_figure, confusion_matrix, loss_figure,
+                            misclassified_figure, overlay_figure)
+from cnn_core.run_table import run_table
+from cnn_core.runs import RunError, check_run_id
+from cnn_core.train_form import NETWORKS, form_defaults, parse_form
+from cnn_core.training import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+from pages.shared import dataset_or_stop, job_manager, run_store
+
+RUN_PARAM = "run"  # query-string key holding the watched run's id
+ACTIVE = ("queued", "running")
+
+
+def key(field: str) -> str:
+    return f"train_{field}"
+
+
+def apply_preset() -> None:
+    """Reset every form field to the chosen preset (the network stays the seed's)."""
+    for field, value in form_defaults(st.session_state[key("preset")]).items():
+        st.session_state[key(field)] = value
+
+
+def config_form() -> None:
+    """The model and training form; a valid submit puts a job in the process-wide queue."""
+    st.selectbox("Preset", list(PRESETS), key=key("preset"), on_change=apply_preset,
+                 help="seed: the tutorial's settings. fast: bigger batches and a warmed-up cosine schedule.")
+    for field, value in form_defaults(st.session_state[key("preset")]).items():
+        st.session_state.setdefault(key(field), value)
+    slots = {}
+    with st.form("train_form", border=True):
+        data, network, training = st.columns(3)
+        with data:
+            st.markdown("**Data and network**")
+            st.selectbox("Dataset", list(DATASETS), key=key("dataset"))
+            st.radio("Network", list(NETWORKS), format_func=NETWORKS.get, key=key("network"),
+                     help="The fully connected net is sized to the CNN below, to compare them at equal size.")
+            slots["network"] = st.empty()
+            st.number_input("Training images (0 = all 60,000)", step=1000, key=key("train_images"))
+            slots["train_images"] = st.empty()
+            st.number_input("Seed", step=1, key=key("seed"))
+            slots["seed"] = st.empty()
+        with network:
+            st.markdown("**CNN**")
+            st.text_input("Conv channels, one block each", key=key("conv_channels"))
+            slots["conv_channels"] = st.empty()
+            for field, label in (("kernel_size", "Kernel size"), ("pool_size", "Pool size"),
+                                 ("hidden_units", "Dense units")):
+                st.number_input(label, step=1, key=key(field))
+                slots[field] = st.empty()
+            st.number_input("Initial weight std", step=0.01, format="%.3f", key=key("init_stddev"))
+            slots["init_stddev"] = st.empty()
+        with training:
+            st.markdown("**Training**")
+            left, right = st.columns(2)
+            for column, field, label in ((left, "iterations", "Iterations"), (right, "batch_size", "Batch size"),
+                                         (left, "eval_every", "Test every"), (right, "eval_images", "Test images")):
+                with column:
+                    st.number_input(label, step=1, key=key(field))
+                    slots[field] = st.empty()
+            with left:
+                st.text_input("Learning rate", key=key("learning_rate"))
+                slots["learning_rate"] = st.empty()
+                st.selectbox("Optimizer", OPTIMIZERS, key=key("optimizer"))
+            with right:
+                st.selectbox("Schedule", SCHEDULES, key=key("schedule"))
+                st.number_input("Warm-up share", step=0.05, format="%.2f", key=key("warmup_fraction"))
+                slots["warmup_fraction"] = st.empty()
+                st.selectbox("Device", ("auto", "cpu", "gpu"), key=key("device"))
+                slots["device"] = st.empty()
+        gpus = gpu_names()
+        if len(gpus) > 1:
+            st.selectbox("Strategy", ("default", "mirrored"), key=key("strategy"))
+        slots["form"] = st.empty()
+        submitted = st.form_submit_button("Launch training", type="primary", key=key("launch"))
+    if not submitted:
+        return
+    values = {field: st.session_state[key(field)] for field in form_defaults()}
+    model, train, errors = parse_form(values, gpu_count=len(gpus))
+    for field, message in errors.items():
+        slots.get(field, slots["form"]).error(message)
+    if errors:
+        return
+    job = job_manager().submit(model, train)
+    st.session_state[key("launched")] = f"Run {job.run_id} {'started' if job.status == 'running' else 'queued'}."
+    # The run id goes in the address so that a reload finds it; a full rerun then draws the page
+    # for the new run (its live view, its row in the table) from that address alone.
+    st.query_params[RUN_PARAM] = job.run_id
+    st.rerun()
+
+
+def devices_panel() -> None:
+    """What TensorFlow sees and what the next run will use, in plain words."""
+    devices = ", ".join(f"{d.name} ({d.description})" if d.description else d.name for d in list_devices())
+    try:
+        chosen = resolve_device(st.session_state.get(key("device"), "auto"))
+    except ValueError as error:
+        chosen = f"none ({error})"
+    st.caption(f"{describe_hardware()} TensorFlow sees: {devices}. The next run will use **{chosen}**.")
+
+
+def watched_run() -> str | None:
+    """The run in ?run=..., if valid; else the job training now; else None."""
+    requested = st.query_params.get(RUN_PARAM)
+    if requested:
+        try:
+            return check_run_id(requested)
+        except RunError:
+            st.error(f"The address asks for run {requested[:80]!r}, which is not a valid run id "
+                     "(letters, digits, '-', '_' and '.' only). Showing the job training now instead.")
+    running = job_manager().running()
+    return running[0].run_id if running else None
+
+
+def is_active(run_id: str) -> bool:
+    """Whether a run is queued or training, here or in another live process (the CLI)."""
+    job = job_manager().get(run_id)
+    if job is not None:
+        return not job.finished
+    try:
+        return run_store().read(run_id).status in ACTIVE
+    except RunError:
+        return False
+
+
+def status_line(step: int, total: int, record, status: str) -> str:
+    if record is None:
+        return "starting..."
+    if status not in ACTIVE:
+        return f"{status} at step {step:,} / {total:,} · {record.images_per_second:,.0f} images/s"
+    eta = f"{record.eta:,.0f} s left" if record.eta == record.eta else "ETA unknown"  # NaN != NaN
+    return f"step {step:,} / {total:,} · {record.images_per_second:,.0f} images/s · {eta}"
+
+
+def live_panel(run_id: str, polling: bool) -> None:
+    """One look at a run: its curves, accuracy and progress; a Stop button while it is active."""
+    manager, store = job_manager(), run_store()
+    job = manager.get(run_id)
+    if job is None:  # Not started by this server process: read what was saved.
+        try:
+            info = store.read(run_id)
+        except RunError as error:
+            st.warning(f"Run {run_id} cannot be shown: {error}")
+            return
+        status, history, total = info.status, store.read_history(run_id), info.config.get("train", {}).get("iterations", 0)
+        reason, device, latest = info.status_info.get("reason", ""), info.status_info.get("device", ""), None
+    else:
+        status, history, total = job.status, job.records_since(0), job.train_config.iterations
+        reason, device, latest = job.reason, job.device, job.latest()
+    if polling and status not in ACTIVE:
+        st.rerun(scope="app")  # Finished: redraw the whole page once, with the results and no polling.
+    st.markdown(f"#### Run `{run_id}`: {status}" + (f" on {device}" if device else "") + (f" ({reason})" if reason else ""))
+    if status == "queued":
+        ahead = [j.run_id for j in manager.running()]
+        st.info(f"Waiting in the queue behind {', '.join(ahead) or 'the job before it'}; it starts when that ends.")
+    elif status == "failed":
+        st.error(f"This run failed: {reason or 'no reason recorded'}. Check the settings and launch again.")
+    step = int(latest.step if latest else history[-1]["step"] if history else 0)
+    if latest is not None or status == "running":
+        st.progress(min(step / max(total, 1), 1.0), text=status_line(step, total, latest, status))
+    if status in ACTIVE:
+        st.button("Stop", key=key("stop"), type="primary", on_click=manager.stop, args=(run_id,))
+    if history:
+        left, right = st.columns([3, 2])
+        left.plotly_chart(loss_figure(history), key=key("loss_chart"), config={"displayModeBar": False})
+        right.plotly_chart(accuracy_figure(history), key=key("accuracy_chart"), config={"displayModeBar": False})
+
+
+def results(run_id: str) -> None:
+    """After a run: full test accuracy, the confusion matrix and the digits it got wrong."""
+    store = run_store()
+    try:
+        info = store.read(run_id)
+    except RunError:
+        return
+    accuracy, predictions = info.metrics.get("test_accuracy"), store.read_predictions(run_id)
+    if accuracy is None or predictions is None:
+        return
+    dataset = dataset_or_stop(info.config.get("train", {}).get("dataset", "mnist"))
+    if len(predictions) != len(dataset.test_labels):
+        st.warning("The saved predictions do not match the test set; the confusion matrix is not shown.")
+        return
+    st.metric("Full test accuracy", f"{accuracy:.2%}",
+              help=f"On all {len(predictions):,} test images, after {info.metrics.get('steps', 0):,} steps.")
+    left, right = st.columns([2, 3])
+    left.plotly_chart(confusion_figure(confusion_matrix(dataset.test_labels, predictions), dataset.class_names),
+                      key=key("confusion"))
+    with right:
+        st.markdown("**Misclassified test images** (bold: predicted / true)")
+        st.plotly_chart(misclassified_figure(dataset.test_images, dataset.test_labels, predictions,
+                                             dataset.class_names), key=key("mistakes"))
+
+
+def run_actions(run_id: str) -> None:
+    """Watch, download or delete one saved run (never one that is queued or training)."""
+    store = run_store()
+    path = store.path(run_id)
+    watch, model, history, delete = st.columns(4)
+    if watch.button("Show this run", key=key("watch")):
+        st.query_params[RUN_PARAM] = run_id
+        st.rerun()
+    model.download_button("Download model (.keras)", data=lambda: (path / "model.keras").read_bytes(),
+                          file_name=f"{run_id}.keras", key=key("download_model"), on_click="ignore",
+                          disabled=not (path / "model.keras").is_file())
+    history.download_button("Download history (.csv)", data=lambda: (path / "history.csv").read_bytes(),
+                            file_name=f"{run_id}-history.csv", key=key("download_history"), on_click="ignore",
+                            disabled=not (path / "history.csv").is_file())
+    active = is_active(run_id)
+    if active:
+        delete.caption("Stop it before deleting it.")
+    elif delete.button("Delete...", key=key("delete")):
+        st.session_state[key("confirm_delete")] = run_id
+    if st.session_state.get(key("confirm_delete")) == run_id and not active:
+        st.warning(f"Delete run {run_id} and its model for good?")
+        yes, no = st.columns([1, 6])
+        if yes.button("Yes, delete", key=key("delete_yes"), type="primary"):
+            store.delete(run_id)
+            st.session_state.pop(key("confirm_delete"))
+            if st.query_params.get(RUN_PARAM) == run_id:
+                del st.query_params[RUN_PARAM]
+            st.rerun()
+        if no.button("Cancel", key=key("delete_no")):
+            st.session_state.pop(key("confirm_delete"))
+            st.rerun()
+
+
+def saved_runs() -> None:
+    """Every saved run as a table; selected rows are overlaid and can be downloaded or deleted."""
+    st.subheader("Saved runs")
+    runs, problems = run_store().list_runs()
+    for problem in problems:
+        st.caption(f"Skipped a folder: {problem}")
+    if not runs:
+        st.info("No saved runs yet: launch one above.")
+        return
+    table = run_table(runs, {job.run_id: job.status for job in job_manager().jobs()})
+    event = st.dataframe(
+        table, key=key("runs_table"), on_select="rerun", selection_mode="multi-row", hide_index=True,
+        column_config={"accuracy": st.column_config.NumberColumn(format="percent"),
+                       "duration_s": st.column_config.NumberColumn("duration (s)", format="%.0f"),
+                       "images_per_s": st.column_config.NumberColumn("images/s", format="%.0f")})
+    chosen = [table["run"].iloc[row] for row in event.selection.rows]
+    if not chosen:
+        st.caption("Select runs in the table to overlay their loss curves, download or delete them.")
+        return
+    st.plotly_chart(overlay_figure({run_id: run_store().read_history(run_id) for run_id in chosen}),
+                    key=key("overlay"))
+    run_actions(st.selectbox("Act on", chosen, key=key("act_on")) if len(chosen) > 1 else chosen[0])
+
+
+st.title("Train")
+st.caption("The seed tutorial's CNN on MNIST, or your variation of it. One job trains at a time; "
+           "others wait in the queue. Runs are saved and can be compared below.")
+devices_panel()
+if key("launched") in st.session_state:
+    st.toast(st.session_state.pop(key("launched")))
+config_form()
+watched = watched_run()
+if watched is None:
+    st.info("No run is training. Launch one with the form above, or pick a saved run below.")
+else:
+    if is_active(watched):
+        st.fragment(run_every=1)(live_panel)(watched, polling=True)
+    else:
+        live_panel(watched, polling=False)
+        results(watched)
+saved_runs()

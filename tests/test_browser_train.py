@@ -1,0 +1,85 @@
+"""The Train page in real headless Chromium: a short run's chart gains points live, and Stop stops it.
+
+Screenshots of the page idle, running and finished go to artifacts/screenshots/train-*.png.
+"""
+import json
+import time
+
+import pytest
+
+from tests.browser_support import open_page, page_errors, screenshot, wait_idle
+from tests.conftest import needs_data
+
+pytestmark = [pytest.mark.browser, needs_data]
+# A tiny network on 600 images: thousands of steps a minute on two cores, so the chart moves fast.
+TINY = {"Conv channels, one block each": "4, 8", "Dense units": "16", "Training images (0 = all 60,000)": "600",
+        "Batch size": "20", "Iterations": "100000", "Test every": "50", "Test images": "200"}
+POINTS = "() => { const charts = document.querySelectorAll('.js-plotly-plot'); " \
+         "return charts.length ? charts[0].data[0].x.length : 0; }"
+
+
+def fill_form(page, values: dict) -> None:
+    for label, value in values.items():
+        field = page.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Tab")
+
+
+def wait_for(condition, timeout: float, message: str, page=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    if page is not None:
+        screenshot(page, "train-failed")
+    raise AssertionError(message)
+
+
+def test_a_live_run_gains_points_and_stop_stops_it(browser, app_url, app_server):
+    runs_dir = app_server[1]
+    # Streamlit runs pages/*.py on their own (its legacy pages-folder mode) until some session has run
+    # app.py's st.navigation; a fresh server's first visitor opening /train directly would get that.
+    home = open_page(browser, app_url)
+    home.get_by_role("heading", name="CNN Lab").wait_for(timeout=60_000)
+    home.context.close()
+    # A tall window: Streamlit scrolls inside its own container, so screenshots show one window's worth.
+    page = open_page(browser, app_url, "train", viewport=(1400, 2400))
+    page.get_by_role("button", name="Launch training").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert not page_errors(page), page_errors(page)
+    screenshot(page, "train-idle")
+
+    fill_form(page, TINY)
+    page.get_by_role("button", name="Launch training").click()
+    page.wait_for_url("**/train?run=*", timeout=30_000)  # page.url alone never updates in a sleep loop
+    run_id = page.url.split("run=")[1].split("&")[0]
+    wait_for(lambda: page.evaluate(POINTS) > 3, 60, "the loss chart never showed points")
+    first = page.evaluate(POINTS)
+    time.sleep(3)  # The fragment polls once a second: three seconds bring new points without a reload.
+    later = page.evaluate(POINTS)
+    assert later > first, (first, later)
+    assert page.get_by_text(f"{run_id}").count() and page.locator("[data-testid=stProgress]").count()
+    screenshot(page, "train-running")
+
+    page.get_by_role("button", name="Stop", exact=True).click()
+    status = runs_dir / run_id / "status.json"
+    clicked = time.time()
+    wait_for(lambda: json.loads(status.read_text())["status"] == "stopped", 30, "Stop did not stop the job")
+    assert time.time() - clicked < 5  # The job ends within a second; saving the model takes the rest.
+    wait_for(lambda: page.get_by_text("Full test accuracy").count(), 30, "no results after the run stopped")
+    wait_idle(page)
+    time.sleep(1)  # Plotly draws the result charts just after the script ends.
+    assert not page_errors(page), page_errors(page)
+    screenshot(page, "train-finished")
+
+    # A second visitor (or a reloaded tab) finds the run from the address alone.
+    again = open_page(browser, app_url, f"train?run={run_id}")
+    wait_for(lambda: again.get_by_text("Full test accuracy").count(), 60, "a new tab did not find the run")
+    assert not page_errors(again), page_errors(again)
+    bad = open_page(browser, app_url, "train?run=../etc")
+    wait_for(lambda: any("not a valid run id" in error for error in page_errors(bad)), 60,
+             "a bad run id got no message")
+    for tab in (page, again, bad):
+        tab.context.close()
