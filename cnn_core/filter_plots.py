@@ -18,7 +18,8 @@ import plotly.graph_objects as go
 
 DIVERGING = "RdBu_r"  # negative blue, zero white, positive red
 SEQUENTIAL = "gray_r"  # non-negative maps: white background, dark ink, like the digit itself
-TILE_PIXELS = 64       # rough on-screen size of one tile, used to choose a figure's height
+COLORBAR_PIXELS = 80   # room the colour bar takes beside the plot
+LABEL_PIXELS = 16      # height of one line of tile label
 
 
 def tile_origins(shape: tuple[int, int, int], columns: int, gap: int = 1, title_rows: int = 0) -> list[tuple[int, int]]:
@@ -44,18 +45,29 @@ def mosaic(stack: np.ndarray, columns: int, gap: int = 1, title_rows: int = 0) -
 
 
 def default_columns(count: int) -> int:
-    """Eight tiles a row for the usual 32 or 64 channels; fewer tiles get a single row."""
-    return max(1, min(count, 8 if count > 12 else count))
+    """Eight tiles a row for 32 channels, sixteen for more (64 would be too tall); a few get one row."""
+    return max(1, count if count <= 12 else 8 if count <= 32 else 16)
 
 
-def _layout(figure: go.Figure, rows: int, columns: int, title: str, height: int | None) -> go.Figure:
-    """Square cells, no axes, y down (as images are), a height that fits the tile rows."""
+def fitting_height(shape: tuple[int, int], width: int, title: bool) -> int:
+    """The height that lets square cells of a (rows, columns) picture fill a chart about ``width`` px wide.
+
+    Plotly cannot size a chart by its aspect ratio, and cells are kept square, so a height chosen
+    without the shape leaves wide empty bands around the grid or shrinks it to a strip.
+    """
+    rows, columns = shape
+    plot_width = max(100, width - COLORBAR_PIXELS)
+    return int(min(1600, max(120, plot_width * rows / columns + (44 if title else 8))))
+
+
+def _layout(figure: go.Figure, shape: tuple[int, int], title: str, height: int | None, width: int) -> go.Figure:
+    """Square cells, no axes, y down (as images are), a height that fits the picture's shape."""
     figure.update_xaxes(visible=False, constrain="domain")
     figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
     figure.update_layout(
         title=dict(text=title, font=dict(size=14)) if title else None,
-        height=height or 50 + rows * max(TILE_PIXELS, 560 // columns),
-        margin=dict(l=4, r=4, t=40 if title else 24, b=4), plot_bgcolor="white")
+        height=height or fitting_height(shape, width, bool(title)),
+        margin=dict(l=4, r=4, t=40 if title else 4, b=4), plot_bgcolor="white")
     return figure
 
 
@@ -71,9 +83,10 @@ def _tile_titles(titles, origins, width) -> list[dict]:
 
 def tile_grid(stack, titles: Sequence[str] | None = None, columns: int | None = None, title: str = "",
               diverging: bool | None = None, per_tile: bool = True, height: int | None = None,
-              value_name: str = "value") -> go.Figure:
+              value_name: str = "value", width: int = 900) -> go.Figure:
     """A grid of 2-D tiles from a (height, width, count) stack: kernels, feature maps or filtered images.
 
+    ``width`` is the chart's expected on-screen width in pixels, used to choose its height.
     ``diverging=None`` picks the zero-centred diverging scale when any value is negative.
     ``per_tile=True`` scales each tile by its own largest |value|, so weak channels stay visible;
     hovering always shows the raw value.
@@ -90,8 +103,9 @@ def tile_grid(stack, titles: Sequence[str] | None = None, columns: int | None = 
         limit = 1.0
     else:
         shown, limit = stack, float(np.abs(stack).max()) or 1.0
-    # Label rows take about a third of a tile: enough for one line of text at the usual sizes.
-    title_rows = max(1, math.ceil(tile_height * 0.3))
+    # Enough empty rows above each tile for one line of 10 px text at the expected cell size.
+    cell_pixels = max(100, width - COLORBAR_PIXELS) / (columns * (tile_width + 1) - 1)
+    title_rows = max(1, math.ceil(LABEL_PIXELS / cell_pixels))
     tiled, index = mosaic(shown, columns, title_rows=title_rows)
     raw, _ = mosaic(stack, columns, title_rows=title_rows)
     labels = list(titles) if titles is not None else [f"#{number}" for number in range(count)]
@@ -105,11 +119,16 @@ def tile_grid(stack, titles: Sequence[str] | None = None, columns: int | None = 
         colorbar=dict(thickness=10, title=dict(text="÷ tile max" if per_tile else value_name, side="right")))
     annotations = _tile_titles(labels, tile_origins(stack.shape, columns, title_rows=title_rows), tile_width)
     figure = go.Figure(heatmap, layout=dict(annotations=annotations))
-    return _layout(figure, math.ceil(count / columns), columns, title, height)
+    # The label rows above the first tile row lie outside the data, so count them in the shape.
+    return _layout(figure, (tiled.shape[0] + title_rows, tiled.shape[1]), title, height, width)
 
 
-def image_figure(image, title: str = "", diverging: bool | None = None, height: int = 260) -> go.Figure:
-    """One 2-D image or map: grey ink on white, or the diverging scale when it has negative values."""
+def image_figure(image, title: str = "", diverging: bool | None = None, height: int | None = None,
+                 width: int = 320, show_values: bool = False) -> go.Figure:
+    """One 2-D image or map: grey ink on white, or the diverging scale when it has negative values.
+
+    ``show_values`` writes each cell's number in it and drops the colour bar (for small kernels).
+    """
     image = np.asarray(image, dtype=np.float64)
     diverging = bool((image < 0).any()) if diverging is None else diverging
     limit = float(np.abs(image).max()) or 1.0
@@ -117,19 +136,31 @@ def image_figure(image, title: str = "", diverging: bool | None = None, height: 
         z=image, colorscale=DIVERGING if diverging else SEQUENTIAL,
         zmin=-limit if diverging else 0.0, zmax=limit, zmid=0.0 if diverging else None,
         hovertemplate="row %{y}, column %{x}: %{z:.4f}<extra></extra>",
+        texttemplate="%{z:.3~g}" if show_values else None, showscale=not show_values,
         colorbar=dict(thickness=10)))
-    return _layout(figure, 1, 1, title, height)
+    if show_values:
+        width += COLORBAR_PIXELS  # no colour bar takes that room
+    return _layout(figure, image.shape, title, height, width)
 
 
-def sparsity_figure(matrix, title: str = "", height: int = 520) -> go.Figure:
-    """The whole convolution matrix, one pixel per entry: red positive, blue negative, white zero."""
+def sparsity_figure(matrix, title: str = "", height: int = 520, block: int = 2) -> go.Figure:
+    """The sparsity pattern of the whole convolution matrix: dark where an entry is not zero.
+
+    Each on-screen pixel covers a ``block`` x ``block`` square of entries (dark if any is non-zero):
+    784 entries do not fit across a half-width column, and a browser shrinking the picture itself
+    would blur one-entry-wide diagonals into grey. Signs are left to the zoomed block, where they
+    can be seen; here the point is how few entries are not zero.
+    """
     matrix = np.asarray(matrix)
-    rgb = np.full((*matrix.shape, 3), 255, dtype=np.uint8)
-    rgb[matrix > 0] = (200, 30, 30)
-    rgb[matrix < 0] = (30, 60, 200)
+    rows, columns = (math.ceil(side / block) for side in matrix.shape)
+    padded = np.zeros((rows * block, columns * block), dtype=bool)
+    padded[:matrix.shape[0], :matrix.shape[1]] = matrix != 0
+    occupied = padded.reshape(rows, block, columns, block).any(axis=(1, 3))
+    picture = np.where(occupied, 30, 255).astype(np.uint8)  # dark ink on white
     # binary_string sends the picture as a PNG (a few kB for a banded matrix) instead of 614,656 numbers.
-    figure = px.imshow(rgb, binary_string=True)
-    figure.update_traces(hovertemplate="output pixel %{y}, input pixel %{x}<extra></extra>")
+    figure = px.imshow(picture, binary_string=True, x=np.arange(columns) * block, y=np.arange(rows) * block)
+    figure.update_traces(hovertemplate=f"output pixels %{{y}}-%{{y}}+{block - 1}, input pixels "
+                                       f"%{{x}}-%{{x}}+{block - 1}<extra></extra>")
     figure.update_xaxes(title_text="input pixel (flattened image index)", showticklabels=True)
     figure.update_yaxes(title_text="output pixel", showticklabels=True)
     figure.update_layout(title=dict(text=title, font=dict(size=14)) if title else None, height=height,

@@ -20,6 +20,8 @@ from pages.shared import DRAWN_IMAGE, cached_predictor, dataset_or_stop, model_v
 SOURCES = ("A test digit", "My drawing from the Predict page")
 CUSTOM_TEXT, CUSTOM_SIZE, CUSTOM_START = "filters_custom_text", "filters_custom_size", "filters_custom_start"
 INDEX, CLASS = "filters_index", "filters_class"
+# Tile labels are about 60 px wide, so long kernel names are shortened there (tables keep the full name).
+SHORT_NAMES = {"gaussian blur": "gauss", "box blur": "box", "identity": "ident", "laplacian": "laplace"}
 
 
 @st.cache_resource(max_entries=6, show_spinner="Compiling the feature-map extractor...")
@@ -36,9 +38,9 @@ def conv1_views(key: str, version: float):
     """conv1's kernel grid (titled by nearest hand-made kernel) and its match table, per model."""
     kernels = cached_extractor(key, version).first_layer_kernels()  # (3, 3, 32)
     table = match_table(kernels)
-    titles = [f"#{row['kernel']} {row['nearest']}" for row in table]
+    titles = [f"#{row['kernel']} {short_name(row['nearest'])}" for row in table]
     figure = plots.tile_grid(kernels, titles, title="conv1 kernels (one shared scale, centred on 0)",
-                             diverging=True, per_tile=False, value_name="weight")
+                             diverging=True, per_tile=False, value_name="weight", width=720)
     return figure, table, titles
 
 
@@ -46,6 +48,12 @@ def conv1_views(key: str, version: float):
 def matrix_check(image: np.ndarray, kernel: np.ndarray):
     """Convolution as a 784x784 matrix product and directly; cached per (image, kernel)."""
     return matrix_convolution_check(image, kernel)
+
+
+def short_name(name: str) -> str:
+    """'−gauss' for '−gaussian blur': the sign kept, the name shortened for a tile label."""
+    sign, bare = (name[0], name[1:]) if name.startswith("\u2212") else ("", name)
+    return sign + SHORT_NAMES.get(bare, bare)
 
 
 def kernel_text(kernel: np.ndarray) -> str:
@@ -95,7 +103,8 @@ def learned_kernels_view(key: str, version: float, extractor: FeatureExtractor) 
         "gradient descent until the network classified digits well. Blue weights subtract, red "
         "weights add; a kernel with a red side and a blue side responds to an edge.")
     figure, _, _ = conv1_views(key, version)
-    st.plotly_chart(figure, key="filters_conv1_kernels")
+    left, _ = st.columns([4, 1])  # 3x3 kernels need no more room than this to read
+    left.plotly_chart(figure, key="filters_conv1_kernels")
     if len(extractor.kernels) < 2:
         st.caption("This model has one convolution block, so there are no deeper kernels to browse.")
         return
@@ -108,8 +117,8 @@ def learned_kernels_view(key: str, version: float, extractor: FeatureExtractor) 
     channel = left.number_input(f"conv{layer + 1} output channel", 0, kernels.shape[3] - 1, key="filters_deep_channel")
     right.plotly_chart(plots.tile_grid(
         kernels[:, :, :, channel], [f"in {i}" for i in range(kernels.shape[2])], per_tile=False, diverging=True,
-        title=f"conv{layer + 1} channel {channel}: its {kernels.shape[2]} input-channel kernels", value_name="weight"),
-        key="filters_deep_kernels")
+        title=f"conv{layer + 1} channel {channel}: its {kernels.shape[2]} input-channel kernels",
+        value_name="weight", width=680), key="filters_deep_kernels")
 
 
 def feature_maps_view(maps: dict[str, np.ndarray], caption: str) -> None:
@@ -119,10 +128,12 @@ def feature_maps_view(maps: dict[str, np.ndarray], caption: str) -> None:
         "negative, red positive); *relu* keeps only the positive part; *pool* keeps the largest value "
         "of each 2x2 window, halving the size. Each map is scaled to its own largest value; hover "
         "for the real numbers.")
-    tabs = st.tabs(list(maps))
-    for tab, (name, stack) in zip(tabs, maps.items()):
-        tab.plotly_chart(plots.tile_grid(stack, title=f"{name}: {stack.shape[2]} maps of "
-                                         f"{stack.shape[0]}x{stack.shape[1]}"), key=f"filters_maps_{name}")
+    # One stage at a time: tabs would draw every stage's grid on each rerun, and drawing charts is
+    # most of what the browser spends when the image changes.
+    name = st.radio("Stage", list(maps), key="filters_stage", horizontal=True)
+    stack = maps.get(name, next(iter(maps.values())))
+    st.plotly_chart(plots.tile_grid(stack, title=f"{name}: {stack.shape[2]} maps of {stack.shape[0]}x{stack.shape[1]}"),
+                    key="filters_maps")
 
 
 def designed_view(image: np.ndarray, maps: dict[str, np.ndarray] | None, titles: list[str] | None) -> None:
@@ -134,19 +145,20 @@ def designed_view(image: np.ndarray, maps: dict[str, np.ndarray] | None, titles:
         "designed kernel it most resembles.")
     left, right = st.columns(2)
     names = list(HAND_MADE_KERNELS)
-    left.plotly_chart(plots.tile_grid(apply_kernels(image, HAND_MADE_KERNELS), names, columns=4,
+    left.plotly_chart(plots.tile_grid(apply_kernels(image, HAND_MADE_KERNELS), names, columns=4, width=450,
                                       title="hand-made kernels on the image"), key="filters_designed")
     with left.expander("What each hand-made kernel does"):
         st.markdown("\n".join(f"- **{name}**: {KERNEL_NOTES[name]}" for name in names))
     if maps is not None:
-        right.plotly_chart(plots.tile_grid(maps["conv1"], titles, title="learned conv1 (before ReLU)"),
-                           key="filters_learned")
+        right.plotly_chart(plots.tile_grid(maps["conv1"], titles, columns=6, width=450,
+                                           title="learned conv1 (before ReLU)"), key="filters_learned")
 
 
 def custom_kernel_view(image: np.ndarray) -> np.ndarray | None:
     """The custom kernel editor; returns the parsed kernel, or None after showing why it is invalid."""
     st.subheader("Try your own kernel")
     if CUSTOM_TEXT not in st.session_state:
+        st.session_state.setdefault(CUSTOM_START, "sharpen")
         reset_custom_text()
     controls, result, kernel_column = st.columns([2, 2, 1])
     controls.radio("Size", (3, 5), key=CUSTOM_SIZE, horizontal=True, format_func=lambda s: f"{s}x{s}",
@@ -162,7 +174,7 @@ def custom_kernel_view(image: np.ndarray) -> np.ndarray | None:
     match = match_kernel(kernel)
     result.plotly_chart(plots.image_figure(convolve2d(image, kernel), "your kernel on the image"),
                         key="filters_custom_result")
-    kernel_column.plotly_chart(plots.image_figure(kernel, "kernel", diverging=True, height=200),
+    kernel_column.plotly_chart(plots.image_figure(kernel, "kernel", diverging=True, width=180, show_values=True),
                                key="filters_custom_kernel")
     if match.name:
         sign = "" if match.sign > 0 else "minus "
@@ -185,7 +197,7 @@ def matches_view(key: str, version: float) -> None:
         "runner-up similarity": st.column_config.NumberColumn(format="%.3f")})
 
 
-def matrix_view(image: np.ndarray, extractor: FeatureExtractor | None, custom: np.ndarray | None) -> None:
+def matrix_view(image: np.ndarray, caption: str, extractor: FeatureExtractor | None, custom: np.ndarray | None) -> None:
     st.subheader("Convolution is a matrix product")
     st.markdown(
         "Flatten the 28x28 image into a vector of 784 pixels. Sliding a kernel over it is then one "
@@ -199,26 +211,29 @@ def matrix_view(image: np.ndarray, extractor: FeatureExtractor | None, custom: n
     if extractor is not None:
         learned = extractor.first_layer_kernels()
         options |= {f"learned: conv1 #{number}": learned[:, :, number] for number in range(learned.shape[2])}
-    name = st.selectbox("Kernel", list(options), key="filters_matrix_kernel")
+    names = list(options)
+    name = st.selectbox("Kernel", names, index=names.index("hand-made: sobel x"), key="filters_matrix_kernel")
     result = matrix_check(image, np.asarray(options[name], np.float32))
     stats = st.columns(3)
     stats[0].metric("Max |matrix x image - convolution|", f"{result.max_abs_difference:.2e}")
     stats[1].metric("Non-zero entries", f"{result.nonzeros:,} of {result.matrix.size:,}")
     stats[2].metric("Density", f"{result.density:.2%}")
     left, right = st.columns(2)
-    left.plotly_chart(plots.sparsity_figure(result.matrix, "the whole 784x784 matrix (white = 0)"),
+    left.plotly_chart(plots.sparsity_figure(result.matrix, "the whole 784x784 matrix (dark: not zero)"),
                       key="filters_sparsity")
     right.plotly_chart(plots.matrix_block_figure(result.matrix, slice(0, 56), slice(0, 84),
                                                  "zoom: outputs 0-55 (image rows 0-1), inputs 0-83"),
                        key="filters_matrix_block")
-    columns = st.columns(3)
-    columns[0].plotly_chart(plots.image_figure(image, "image"), key="filters_matrix_image")
-    columns[1].plotly_chart(plots.image_figure(result.product, "matrix x flattened image, reshaped"),
-                            key="filters_matrix_product")
-    columns[2].plotly_chart(plots.image_figure(result.direct, "kernel slid over the image"),
-                            key="filters_matrix_direct")
-    st.caption(f"The two agree to {result.max_abs_difference:.1e} (float rounding). The matrix is built "
-               "from the kernel alone, so the same matrix works for any 28x28 image.")
+    both = np.stack([result.product, result.direct], axis=-1)  # (28, 28, 2), one shared colour scale
+    left, right = st.columns(2, vertical_alignment="center")
+    left.plotly_chart(plots.tile_grid(both, ["matrix x flattened image", "kernel slid over the image"],
+                                      per_tile=False, width=450, title=f"{name} on {caption}"),
+                      key="filters_matrix_results")
+    right.markdown(
+        f"The two agree to {result.max_abs_difference:.1e}, which is float rounding. The matrix is built "
+        "from the kernel alone, so the same matrix works for any 28x28 image; a dense layer would "
+        f"learn all {result.matrix.size:,} entries freely, a convolution only the kernel's "
+        f"{np.asarray(options[name]).size}.")
 
 
 def main() -> None:
@@ -234,7 +249,7 @@ def main() -> None:
     image, caption = choose_image(dataset, choice.class_names)
     extractor = cached_extractor(choice.key, version)
     image_column, info_column = st.columns([1, 3])
-    image_column.plotly_chart(plots.image_figure(image, caption, height=240), key="filters_input")
+    image_column.plotly_chart(plots.image_figure(image, caption, width=260), key="filters_input")
     maps = titles = None
     if extractor is None:
         info_column.info("This model is a multilayer perceptron: it has no convolution layers, so it has "
@@ -252,7 +267,7 @@ def main() -> None:
         feature_maps_view(maps, caption)
     designed_view(image, maps, titles)
     custom = custom_kernel_view(image)
-    matrix_view(image, extractor, custom)
+    matrix_view(image, caption, extractor, custom)
 
 
 main()

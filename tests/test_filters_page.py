@@ -90,9 +90,14 @@ def test_cnn_page_shows_kernels_maps_matches_and_an_exact_matrix_product(app):
     shown = app.dataframe[0].value
     assert shown["nearest"].tolist() == [row["nearest"] for row in expected]
     np.testing.assert_allclose(shown["similarity"], [row["similarity"] for row in expected])
-    assert [tab.label for tab in app.tabs] == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2"]
+    stages = app.radio(key="filters_stage")
+    assert stages.options == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2"]
+    stages.set_value("pool2").run()
+    assert "pool2: 6 maps of 7x7" in chart(app, "filters_maps")["layout"]["title"]["text"]
     assert float(app.metric[0].value) < 1e-4  # matrix x image vs direct convolution
-    assert app.metric[1].value == "784 of 614,656"  # the first kernel offered, identity: one entry per row
+    assert app.metric[1].value == "4,428 of 614,656"  # sobel x, shown first: 6 non-zero taps, less those off the border
+    app.selectbox(key="filters_matrix_kernel").select("hand-made: identity").run()
+    assert app.metric[1].value == "784 of 614,656"  # one entry per row
     app.selectbox(key="filters_matrix_kernel").select("hand-made: box blur").run()
     assert app.metric[1].value == "6,724 of 614,656"  # 9 x 784 taps minus the 332 that fall off the border
 
@@ -136,4 +141,4 @@ def test_custom_kernel_updates_and_invalid_kernel_says_why(app):
 def test_mlp_model_says_it_has_no_convolutions(app):
     select(app, "filters_model", MLP_RUN)
     assert "multilayer perceptron" in texts(app)
-    assert not app.tabs and app.metric  # no feature maps, but the designed kernels and matrix still work
+    assert not [r for r in app.radio if r.key == "filters_stage"] and app.metric  # no feature maps, but the designed kernels and matrix still work
