@@ -23,6 +23,7 @@ CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
 CANVAS_KEY = "predict_canvas"     # The canvas's widget key is this plus its generation number.
 GENERATION = "predict_canvas_generation"  # Bumped by "Clear": a new key mounts an empty canvas.
 SAMPLE = "predict_sample"         # (dataset name, test-set index) of the sampled digit.
+ANY_CLASS = -1                    # The class menu's "Any class" (an int, so the menu shows no "clear").
 PLOT_CONFIG = {"displayModeBar": False}
 
 
@@ -86,7 +87,7 @@ def draw_section(predictor: Predictor) -> None:
     except ImageError:
         image28 = None  # Strokes too faint or off the canvas: nothing to read yet.
     if image28 is None:
-        with middle:
+        with right:
             st.info("Draw a digit in the black square with the mouse: "
                     "the answer appears as you draw, no button to press.")
         return
@@ -101,9 +102,9 @@ def draw_section(predictor: Predictor) -> None:
         show_answer(prediction, key="predict_draw_bars")
 
 
-def pick_sample(dataset_name: str, labels: np.ndarray, wanted: int | None) -> None:
+def pick_sample(dataset_name: str, labels: np.ndarray, wanted: int) -> None:
     """Choose a random test digit, of class ``wanted`` if one is chosen, and remember it."""
-    candidates = np.flatnonzero(labels == wanted) if wanted is not None else np.arange(len(labels))
+    candidates = np.arange(len(labels)) if wanted == ANY_CLASS else np.flatnonzero(labels == wanted)
     st.session_state[SAMPLE] = (dataset_name, int(np.random.default_rng().choice(candidates)))
 
 
@@ -114,16 +115,16 @@ def sample_section(predictor: Predictor, dataset_name: str) -> None:
     except DataError as error:
         st.error(f"The {dataset_name} test digits could not be loaded: {error}")
         return
-    classes = [None, *range(len(dataset.class_names))]
+    classes = [ANY_CLASS, *range(len(dataset.class_names))]
     left, middle, right = panels()
     with left:
         wanted = st.selectbox("Class", classes, key="predict_sample_class",
-                              format_func=lambda c: "Any class" if c is None else dataset.class_names[c])
+                              format_func=lambda c: "Any class" if c == ANY_CLASS else dataset.class_names[c])
         st.button("Sample a test digit", key="predict_sample_button", icon=":material/casino:",
                   on_click=pick_sample, args=(dataset.name, dataset.test_labels, wanted))
     remembered = st.session_state.get(SAMPLE)
     if (remembered is None or remembered[0] != dataset.name
-            or (wanted is not None and dataset.test_labels[remembered[1]] != wanted)):
+            or (wanted != ANY_CLASS and dataset.test_labels[remembered[1]] != wanted)):
         pick_sample(dataset.name, dataset.test_labels, wanted)
     index = st.session_state[SAMPLE][1]
     # Test images are already MNIST-style, so they go to the model as they are, scaled to [0, 1].
@@ -144,14 +145,14 @@ def upload_section(predictor: Predictor) -> None:
                                   key="predict_upload",
                                   help=f"Up to {limit} MB. Dark ink on light paper or light on dark.")
     if upload is None:
-        with middle:
+        with right:
             st.info("Upload a photo or scan of one handwritten digit.")
         return
     try:
         image28 = preprocess_bytes(upload.getvalue())
     except ImageError as error:
-        with middle:
-            st.error(f"{upload.name} cannot be used: {error}.")
+        with right:
+            st.error(f"{upload.name} cannot be used — {error}.")
         return
     with left:
         st.image(upload.getvalue(), caption=upload.name, width=200)
