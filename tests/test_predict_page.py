@@ -203,7 +203,7 @@ def test_a_stroke_is_answered_well_under_half_a_second(page, mnist, monkeypatch)
 
     # After every run Streamlit calls keras.backend.clear_session(), whose full garbage
     # collection takes 0.1-0.3 s here. It starts once the answer has been sent, so it is not
-    # part of stroke -> answer; it is left out of the timing (and reported in the README notes).
+    # part of stroke -> answer, and it is left out of the timing.
     monkeypatch.setattr(script_runner, "_clean_problem_modules", lambda: None)
     timings = []
     for index in range(8):
