@@ -9,12 +9,14 @@ a kernel's sign pattern reads at a glance. The 784x784 convolution matrix is sen
 """
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Sequence
 
 import numpy as np
-import plotly.express as px
 import plotly.graph_objects as go
+from PIL import Image
 
 DIVERGING = "RdBu_r"  # negative blue, zero white, positive red
 SEQUENTIAL = "gray_r"  # non-negative maps: white background, dark ink, like the digit itself
@@ -60,15 +62,18 @@ def fitting_height(shape: tuple[int, int], width: int, title: bool) -> int:
     return int(min(1600, max(120, plot_width * rows / columns + (44 if title else 8))))
 
 
-def _layout(figure: go.Figure, shape: tuple[int, int], title: str, height: int | None, width: int) -> go.Figure:
-    """Square cells, no axes, y down (as images are), a height that fits the picture's shape."""
-    figure.update_xaxes(visible=False, constrain="domain")
-    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
-    figure.update_layout(
+def _picture_layout(shape: tuple[int, int], title: str, height: int | None, width: int, **extra) -> dict:
+    """Square cells, no axes, y down (as images are), a height that fits the picture's shape.
+
+    A plain dict handed to the Figure constructor: Plotly validates it once, where separate
+    update_xaxes / update_yaxes / update_layout calls would validate three times.
+    """
+    return dict(
+        xaxis=dict(visible=False, constrain="domain"),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"),
         title=dict(text=title, font=dict(size=14)) if title else None,
         height=height or fitting_height(shape, width, bool(title)),
-        margin=dict(l=4, r=4, t=40 if title else 4, b=4), plot_bgcolor="white")
-    return figure
+        margin=dict(l=4, r=4, t=40 if title else 4, b=4), plot_bgcolor="white", **extra)
 
 
 def _tile_titles(titles, origins, width) -> list[dict]:
@@ -106,21 +111,22 @@ def tile_grid(stack, titles: Sequence[str] | None = None, columns: int | None = 
     # Enough empty rows above each tile for one line of 10 px text at the expected cell size.
     cell_pixels = max(100, width - COLORBAR_PIXELS) / (columns * (tile_width + 1) - 1)
     title_rows = max(1, math.ceil(LABEL_PIXELS / cell_pixels))
-    tiled, index = mosaic(shown, columns, title_rows=title_rows)
-    raw, _ = mosaic(stack, columns, title_rows=title_rows)
+    # float32 halves what goes to the browser (Plotly sends arrays as binary); the raw values ride
+    # along for the hover only when the picture shows scaled ones.
+    tiled, _ = mosaic(shown, columns, title_rows=title_rows)
+    raw = mosaic(stack, columns, title_rows=title_rows)[0].astype(np.float32) if per_tile else None
+    value = "%{customdata:.4f}" if per_tile else "%{z:.4f}"
     labels = list(titles) if titles is not None else [f"#{number}" for number in range(count)]
-    # Numbers only in customdata: Plotly then sends it as one compact binary array, not as text.
     heatmap = go.Heatmap(
-        z=tiled, customdata=np.dstack([raw, index]),
+        z=tiled.astype(np.float32), customdata=raw,
         colorscale=DIVERGING if diverging else SEQUENTIAL,
         zmin=-limit if diverging else 0.0, zmax=limit, zmid=0.0 if diverging else None,
-        hovertemplate="#%{customdata[1]}<br>" + value_name + " %{customdata[0]:.4f}<extra></extra>",
-        hoverongaps=False, showscale=True,
+        hovertemplate=f"{value_name} {value}<extra></extra>", hoverongaps=False, showscale=True,
         colorbar=dict(thickness=10, title=dict(text="÷ tile max" if per_tile else value_name, side="right")))
     annotations = _tile_titles(labels, tile_origins(stack.shape, columns, title_rows=title_rows), tile_width)
-    figure = go.Figure(heatmap, layout=dict(annotations=annotations))
     # The label rows above the first tile row lie outside the data, so count them in the shape.
-    return _layout(figure, (tiled.shape[0] + title_rows, tiled.shape[1]), title, height, width)
+    shape = (tiled.shape[0] + title_rows, tiled.shape[1])
+    return go.Figure(heatmap, layout=_picture_layout(shape, title, height, width, annotations=annotations))
 
 
 def image_figure(image, title: str = "", diverging: bool | None = None, height: int | None = None,
@@ -132,15 +138,15 @@ def image_figure(image, title: str = "", diverging: bool | None = None, height: 
     image = np.asarray(image, dtype=np.float64)
     diverging = bool((image < 0).any()) if diverging is None else diverging
     limit = float(np.abs(image).max()) or 1.0
-    figure = go.Figure(go.Heatmap(
-        z=image, colorscale=DIVERGING if diverging else SEQUENTIAL,
+    heatmap = go.Heatmap(
+        z=image.astype(np.float32), colorscale=DIVERGING if diverging else SEQUENTIAL,
         zmin=-limit if diverging else 0.0, zmax=limit, zmid=0.0 if diverging else None,
         hovertemplate="row %{y}, column %{x}: %{z:.4f}<extra></extra>",
         texttemplate="%{z:.3~g}" if show_values else None, showscale=not show_values,
-        colorbar=dict(thickness=10)))
+        colorbar=dict(thickness=10))
     if show_values:
         width += COLORBAR_PIXELS  # no colour bar takes that room
-    return _layout(figure, image.shape, title, height, width)
+    return go.Figure(heatmap, layout=_picture_layout(image.shape, title, height, width))
 
 
 def sparsity_figure(matrix, title: str = "", height: int = 520, block: int = 2) -> go.Figure:
@@ -156,16 +162,19 @@ def sparsity_figure(matrix, title: str = "", height: int = 520, block: int = 2) 
     padded = np.zeros((rows * block, columns * block), dtype=bool)
     padded[:matrix.shape[0], :matrix.shape[1]] = matrix != 0
     occupied = padded.reshape(rows, block, columns, block).any(axis=(1, 3))
-    picture = np.where(occupied, 30, 255).astype(np.uint8)  # dark ink on white
-    # binary_string sends the picture as a PNG (a few kB for a banded matrix) instead of 614,656 numbers.
-    figure = px.imshow(picture, binary_string=True, x=np.arange(columns) * block, y=np.arange(rows) * block)
-    figure.update_traces(hovertemplate=f"output pixels %{{y}}-%{{y}}+{block - 1}, input pixels "
-                                       f"%{{x}}-%{{x}}+{block - 1}<extra></extra>")
-    figure.update_xaxes(title_text="input pixel (flattened image index)", showticklabels=True)
-    figure.update_yaxes(title_text="output pixel", showticklabels=True)
-    figure.update_layout(title=dict(text=title, font=dict(size=14)) if title else None, height=height,
-                         margin=dict(l=4, r=4, t=40 if title else 8, b=4))
-    return figure
+    picture = Image.fromarray(np.where(occupied, 30, 255).astype(np.uint8))  # dark ink on white
+    # One PNG (a few kB for a banded matrix) instead of 614,656 numbers, and no plotly.express set-up.
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    image = go.Image(source=source, x0=0, y0=0, dx=block, dy=block,
+                     hovertemplate=f"output pixels %{{y}}-%{{y}}+{block - 1}, input pixels "
+                                   f"%{{x}}-%{{x}}+{block - 1}<extra></extra>")
+    return go.Figure(image, layout=dict(
+        xaxis=dict(title_text="input pixel (flattened image index)", constrain="domain"),
+        yaxis=dict(title_text="output pixel", autorange="reversed", scaleanchor="x", constrain="domain"),
+        title=dict(text=title, font=dict(size=14)) if title else None, height=height,
+        margin=dict(l=4, r=4, t=40 if title else 8, b=4)))
 
 
 def matrix_block_figure(matrix, rows: slice, columns: slice, title: str = "", height: int = 360) -> go.Figure:
@@ -174,12 +183,12 @@ def matrix_block_figure(matrix, rows: slice, columns: slice, title: str = "", he
     limit = float(np.abs(block).max()) or 1.0
     row_ids = np.arange(matrix.shape[0])[rows]
     column_ids = np.arange(matrix.shape[1])[columns]
-    figure = go.Figure(go.Heatmap(
+    heatmap = go.Heatmap(
         z=np.where(block == 0, np.nan, block), x=column_ids, y=row_ids, colorscale=DIVERGING,
         zmin=-limit, zmax=limit, zmid=0.0, xgap=1, ygap=1, colorbar=dict(thickness=10),
-        hovertemplate="output %{y}, input %{x}: %{z:.4f}<extra></extra>"))
-    figure.update_xaxes(title_text="input pixel", constrain="domain")
-    figure.update_yaxes(title_text="output pixel", autorange="reversed", scaleanchor="x", constrain="domain")
-    figure.update_layout(title=dict(text=title, font=dict(size=14)) if title else None, height=height,
-                         margin=dict(l=4, r=4, t=40 if title else 8, b=4), plot_bgcolor="#f4f4f5")
-    return figure
+        hovertemplate="output %{y}, input %{x}: %{z:.4f}<extra></extra>")
+    return go.Figure(heatmap, layout=dict(
+        xaxis=dict(title_text="input pixel", constrain="domain"),
+        yaxis=dict(title_text="output pixel", autorange="reversed", scaleanchor="x", constrain="domain"),
+        title=dict(text=title, font=dict(size=14)) if title else None, height=height,
+        margin=dict(l=4, r=4, t=40 if title else 8, b=4), plot_bgcolor="#f4f4f5"))

@@ -13,8 +13,8 @@ import streamlit as st
 
 from cnn_core import filter_plots as plots
 from cnn_core.inspect import FeatureExtractor, NoConvolutionError, apply_kernels, match_table
-from cnn_core.kernels import (HAND_MADE_KERNELS, KERNEL_NOTES, convolve2d, embed_kernel, match_kernel,
-                              matrix_convolution_check, parse_custom_kernel)
+from cnn_core.kernels import (HAND_MADE_KERNELS, KERNEL_NOTES, convolution_matrix, convolve2d, embed_kernel,
+                              match_kernel, matrix_convolution_check, parse_custom_kernel)
 from pages.shared import DRAWN_IMAGE, cached_predictor, dataset_or_stop, model_version, pick_model
 
 SOURCES = ("A test digit", "My drawing from the Predict page")
@@ -44,10 +44,13 @@ def conv1_views(key: str, version: float):
     return figure, table, titles
 
 
-@st.cache_data(max_entries=64)
-def matrix_check(image: np.ndarray, kernel: np.ndarray):
-    """Convolution as a 784x784 matrix product and directly; cached per (image, kernel)."""
-    return matrix_convolution_check(image, kernel)
+@st.cache_resource(max_entries=32)
+def matrix_figures(kernel: np.ndarray):
+    """The matrix's sparsity pattern and zoomed block; they depend on the kernel only, not the image."""
+    matrix = convolution_matrix(kernel, 28, 28)
+    return (plots.sparsity_figure(matrix, "the whole 784x784 matrix (dark: not zero)"),
+            plots.matrix_block_figure(matrix, slice(0, 56), slice(0, 84),
+                                      "zoom: outputs 0-55 (image rows 0-1), inputs 0-83"))
 
 
 def short_name(name: str) -> str:
@@ -213,17 +216,16 @@ def matrix_view(image: np.ndarray, caption: str, extractor: FeatureExtractor | N
         options |= {f"learned: conv1 #{number}": learned[:, :, number] for number in range(learned.shape[2])}
     names = list(options)
     name = st.selectbox("Kernel", names, index=names.index("hand-made: sobel x"), key="filters_matrix_kernel")
-    result = matrix_check(image, np.asarray(options[name], np.float32))
+    kernel = np.asarray(options[name], np.float32)
+    result = matrix_convolution_check(image, kernel)  # a few milliseconds; not worth caching 2.4 MB per image
     stats = st.columns(3)
     stats[0].metric("Max |matrix x image - convolution|", f"{result.max_abs_difference:.2e}")
     stats[1].metric("Non-zero entries", f"{result.nonzeros:,} of {result.matrix.size:,}")
     stats[2].metric("Density", f"{result.density:.2%}")
     left, right = st.columns(2)
-    left.plotly_chart(plots.sparsity_figure(result.matrix, "the whole 784x784 matrix (dark: not zero)"),
-                      key="filters_sparsity")
-    right.plotly_chart(plots.matrix_block_figure(result.matrix, slice(0, 56), slice(0, 84),
-                                                 "zoom: outputs 0-55 (image rows 0-1), inputs 0-83"),
-                       key="filters_matrix_block")
+    sparsity, zoom = matrix_figures(kernel)
+    left.plotly_chart(sparsity, key="filters_sparsity")
+    right.plotly_chart(zoom, key="filters_matrix_block")
     both = np.stack([result.product, result.direct], axis=-1)  # (28, 28, 2), one shared colour scale
     left, right = st.columns(2, vertical_alignment="center")
     left.plotly_chart(plots.tile_grid(both, ["matrix x flattened image", "kernel slid over the image"],
