@@ -17,7 +17,7 @@ from cnn_core.data import DataError, load_dataset
 from cnn_core.inference import Prediction, Predictor
 from cnn_core.predict_plots import digit_figure, probability_figure
 from cnn_core.preprocess import ImageError, preprocess_bytes, preprocess_rgba
-from pages.shared import DRAWN_IMAGE, pick_model
+from pages.shared import DRAWN_IMAGE, ensure_app_navigation, pick_model
 
 CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
 CANVAS_KEY = "predict_canvas"     # The canvas's widget key is this plus its generation number.
@@ -179,4 +179,5 @@ def main() -> None:
         upload_section(predictor)
 
 
+ensure_app_navigation()
 main()

@@ -5,6 +5,8 @@ Everything here is thin: the work is in ``cnn_core``. Failures become a message 
 """
 from __future__ import annotations
 
+import gc
+
 import streamlit as st
 
 from cnn_core.data import DataError, Dataset, load_dataset
@@ -13,6 +15,39 @@ from cnn_core.jobs import JobManager, get_manager
 from cnn_core.runs import RunError, RunStore
 
 MODEL_KEY = "model_key"  # session_state: the model this visitor picked, shared by the pages
+
+
+def keep_keras_state_between_runs() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit 1.67 does that (``script_runner._clean_problem_modules``) to free memory in apps that
+    build a model per run. We build models in background training threads and keep loaded ones in
+    ``st.cache_resource``: clearing Keras' global state and TensorFlow's kernel cache under a
+    running job, plus the full garbage collection it forces, cost every rerun 0.2-0.5 s on 2 cores
+    (measured on the Predict page) and slowed training while the Train page polled. We use no
+    matplotlib, the only other module it cleans. Private API: tests/test_app.py checks it is patched.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = lambda: None
+
+
+def ensure_app_navigation() -> None:
+    """Make sure a page runs inside app.py's st.navigation, even as a fresh server's first request.
+
+    Streamlit treats a folder named ``pages/`` beside the main script as old-style multipage
+    navigation until ``st.navigation`` has run once in the process. A visitor whose first request
+    is a deep link (``/train?run=...``) would get this page alone, with every file of ``pages/``
+    in the sidebar. Switching that mode off and rerunning sends the request through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+keep_keras_state_between_runs()
 
 
 @st.cache_resource
@@ -38,7 +73,12 @@ def dataset_or_stop(name: str = "mnist") -> Dataset:
 def cached_predictor(key: str, version: float) -> Predictor:
     """A loaded model behind its fast forward pass; ``version`` (file mtime) refreshes the cache."""
     choice = next((c for c in model_choices(run_store()) if c.key == key), ModelChoice(key, key))
-    return Predictor(load_model(key, run_store()), choice.class_names)
+    predictor = Predictor(load_model(key, run_store()), choice.class_names)
+    # TensorFlow and Keras leave hundreds of thousands of long-lived objects; moving them out of
+    # the collector's sight once keeps every later garbage collection to milliseconds.
+    gc.collect()
+    gc.freeze()
+    return predictor
 
 
 def model_version(key: str) -> float:
