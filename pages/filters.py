@@ -86,7 +86,7 @@ def choose_image(dataset, class_names) -> tuple[np.ndarray, str]:
     source = source_column.radio("Input image", SOURCES, key="filters_source", horizontal=True)
     if source == SOURCES[1]:
         drawn = st.session_state.get(DRAWN_IMAGE)
-        if drawn is not None:
+        if drawn is not None and np.shape(drawn) == (28, 28):  # anything else is not a preprocessed digit
             return np.asarray(drawn, np.float32), "your drawing from the Predict page"
         st.info("Nothing has been drawn on the Predict page in this session yet: draw a digit there and "
                 "come back, or use a test digit (shown below).")
@@ -140,12 +140,13 @@ def feature_maps_view(maps: dict[str, np.ndarray], caption: str) -> None:
 
 
 def designed_view(image: np.ndarray, maps: dict[str, np.ndarray] | None, titles: list[str] | None) -> None:
-    st.subheader("Designed kernels beside learned ones")
+    st.subheader("Designed kernels" if maps is None else "Designed kernels beside learned ones")
+    beside = ("" if maps is None else " Right: the learned conv1 kernels on it, each titled with the "
+              "designed kernel it most resembles.")
     st.markdown(
         "Image processing has long used hand-made kernels: averaging neighbours **smooths**, "
         "subtracting them **sharpens**, and differences across a line **find edges**. Left: those "
-        "kernels on the same image. Right: the learned conv1 kernels, each titled with the "
-        "designed kernel it most resembles.")
+        "kernels on the same image." + beside)
     left, right = st.columns(2)
     names = list(HAND_MADE_KERNELS)
     left.plotly_chart(plots.tile_grid(apply_kernels(image, HAND_MADE_KERNELS), names, columns=4, width=450,
