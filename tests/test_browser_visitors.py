@@ -1,0 +1,176 @@
+"""Many visitors on one server, as in a team demo, in real headless Chromium.
+
+A server of its own (fresh, so the first test sees a fresh server's first request): a deep link
+goes through the router; five sessions at once, one training and four on the other pages, keep
+answering, see nothing of each other, and meet a visible queue; hostile uploads get a message.
+Figures (response times, the server's peak memory) go to artifacts/visitors.json and stdout.
+"""
+import json
+import re
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnn_core.inference import DEFAULT_MODEL
+from tests.browser_support import ROOT, open_page, page_errors, screenshot, start_app, stop_app, wait_idle
+from tests.conftest import needs_data
+from tests.test_browser_predict import answer, draw_digit
+from tests.test_browser_train import fill_form, wait_for
+
+pytestmark = [pytest.mark.browser, needs_data,
+              pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="needs the shipped model")]
+SECOND_RUN = "20260101-000000-second"
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, browser):
+    """A fresh server whose runs folder already holds one finished run (a second model to pick)."""
+    folder = tmp_path_factory.mktemp("visitors")
+    run = folder / "runs" / SECOND_RUN
+    run.mkdir(parents=True)
+    shutil.copyfile(DEFAULT_MODEL, run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"model": {}, "train": {"dataset": "mnist", "iterations": 1}}))
+    (run / "status.json").write_text(json.dumps({"status": "completed"}))
+    (run / "metrics.json").write_text(json.dumps({"test_accuracy": 0.99}))
+    process, url = start_app(folder / "runs", folder / "server.log")
+    yield url, process, folder / "runs"
+    stop_app(process)
+
+
+def nav_links(page) -> list[str]:
+    return [t.strip() for t in page.locator("[data-testid=stSidebarNav] a").all_inner_texts()]
+
+
+def test_a_fresh_servers_first_request_to_a_deep_link_goes_through_the_router(browser, server):
+    url = server[0]
+    page = open_page(browser, url, "predict")
+    page.get_by_text("Draw a digit in the black square").wait_for(timeout=60_000)
+    names = [link.strip().splitlines()[-1] for link in nav_links(page)]  # Icon ligature, then the title.
+    assert names == ["Home", "Train", "Filters", "Predict"], names  # Not app, shared, ... (pages/ mode).
+    page.context.close()
+
+
+def pick(page, label: str, option: str) -> None:
+    """Choose ``option`` (a regex) in the select box labelled ``label``."""
+    page.locator("[data-testid=stSelectbox]").filter(has_text=label).first.locator("div[role=combobox], input").first.click()
+    page.get_by_role("option", name=re.compile(option)).first.click()
+    wait_idle(page)
+
+
+def select_values(page) -> str:
+    """What the page's select boxes show, labels and chosen values, as one string."""
+    return page.evaluate("""() => [...document.querySelectorAll('[data-testid=stSelectbox]')]
+        .map(e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')).join(' | ')""")
+
+
+def timed(page, action) -> float:
+    began = time.perf_counter()
+    action()
+    wait_idle(page)
+    return time.perf_counter() - began
+
+
+def test_five_visitors_at_once(browser, server):
+    url, process, runs = server
+    trainer = open_page(browser, url, "train", viewport=(1400, 1800))
+    trainer.get_by_role("button", name="Launch training").wait_for(timeout=60_000)
+    drawer = open_page(browser, url, "predict")
+    sampler = open_page(browser, url, "predict")
+    inspector = open_page(browser, url, "filters", viewport=(1400, 1800))
+    queuer = open_page(browser, url, "train", viewport=(1400, 1800))
+    visitors = {"trainer": trainer, "drawer": drawer, "sampler": sampler, "inspector": inspector, "queuer": queuer}
+    for name, page in visitors.items():
+        wait_idle(page)
+        assert not page_errors(page), (name, page_errors(page))
+
+    # Visitor 1 trains the seed network on all 60,000 images for long enough to overlap the rest.
+    fill_form(trainer, {"Iterations": "3000", "Test every": "100"})
+    trainer.get_by_role("button", name="Launch training").click()
+    trainer.wait_for_url("**/train?run=*", timeout=30_000)
+    run_id = trainer.url.split("run=")[1].split("&")[0]
+    wait_for(lambda: trainer.get_by_text("images/s").count(), 60, "the run never showed progress", trainer)
+
+    # While it trains, the other four use their pages; every action is timed.
+    times = {}
+    draw_seconds = []
+    times["drawer: draw a 7"] = timed(drawer, lambda: draw_seconds.append(draw_digit(drawer, "7")))
+    assert answer(drawer).startswith("The model says 7")
+    assert drawer.get_by_text("Draw a digit in the black square").count() == 0
+    times["sampler: pick the other model"] = timed(sampler, lambda: pick(sampler, "Model", SECOND_RUN))
+    assert sampler.get_by_text("Draw a digit in the black square").count()  # The drawing stayed with its author.
+    sampler.get_by_role("tab", name="Sample a test digit").click()
+    wait_idle(sampler)
+    times["inspector: my drawing"] = timed(
+        inspector, lambda: inspector.get_by_text("My drawing from the Predict page", exact=True).click())
+    assert inspector.get_by_text("Nothing has been drawn on the Predict page in this session").count()
+    times["inspector: back to a test digit"] = timed(inspector, lambda: inspector.get_by_text("A test digit", exact=True).click())
+    # A second trainer who opens the page now sees the job live, changes a value and queues a run.
+    times["queuer: open the Train page"] = timed(queuer, lambda: queuer.goto(url + "train"))
+    wait_for(lambda: queuer.get_by_text(run_id).count(), 30, "the other visitor does not see the job", queuer)
+    fill_form(queuer, {"Iterations": "77"})
+    times["queuer: launch (queued)"] = timed(queuer, lambda: queuer.get_by_role("button", name="Launch training").click())
+    wait_for(lambda: queuer.get_by_text("Waiting in the queue").count(), 30, "no visible queue", queuer)
+    assert trainer.get_by_label("Iterations", exact=True).input_value() == "3000"  # Form values stay apart.
+    models_shown = [select_values(drawer), select_values(sampler)]
+    assert "Shipped seed CNN" in models_shown[0] and SECOND_RUN in models_shown[1], models_shown  # Models too.
+
+    current, _ = memory_mb(process.pid)
+    screenshots = {name: str(screenshot(page, f"visitors-{name}")) for name, page in visitors.items()}
+    for name, page in visitors.items():
+        assert not page_errors(page), (name, page_errors(page))
+
+    # Stop both jobs: the queued one leaves the queue, the running one stops.
+    queuer.get_by_role("button", name="Stop", exact=True).click()
+    wait_idle(queuer)
+    for run in (run_id,):
+        trainer.get_by_role("button", name="Stop", exact=True).click()
+        wait_for(lambda: json.loads((runs / run / "status.json").read_text())["status"] == "stopped", 60,
+                 "the running job did not stop", trainer)
+    _, peak = memory_mb(process.pid)
+    figures = {"response_seconds": {k: round(v, 3) for k, v in times.items()},
+               "median_response_seconds": round(statistics.median(times.values()), 3),
+               "stroke_to_answer_seconds": round(draw_seconds[0], 3),
+               "server_memory_mb_with_run_going": round(current, 1), "server_peak_memory_mb": round(peak, 1),
+               "screenshots": screenshots}
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    (ROOT / "artifacts" / "visitors.json").write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+    assert max(times.values()) < 20, times  # Every page kept answering while a job trained.
+    for page in visitors.values():
+        page.context.close()
+
+
+def upload(page, path: Path) -> None:
+    page.get_by_role("tab", name="Upload an image").click()
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(path))
+
+
+def test_hostile_uploads_get_a_message_and_the_server_stays_up(browser, server, tmp_path):
+    url, process, _ = server
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (30000, 30000)).save(bomb)  # 30,000 x 30,000 pixels in a file of about 100 KB.
+    huge = tmp_path / "huge.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (2200, 2200, 3), np.uint8)).save(huge)
+    assert bomb.stat().st_size < 1_000_000 and huge.stat().st_size > 10 * 1024 * 1024
+    page = open_page(browser, url, "predict")
+    upload(page, bomb)
+    wait_for(lambda: any("too large" in e or "limit" in e for e in page_errors(page)), 30,
+             "the decompression bomb got no message", page)
+    upload(page, huge)
+    wait_for(lambda: page.get_by_text(re.compile(r"File must be 10(\.0)?MB or smaller")).count(), 30,
+             "an upload over the limit got no message", page)
+    screenshot(page, "visitors-hostile-upload")
+    assert process.poll() is None
+    assert not page.locator("[data-testid=stException]").count()
+    page.context.close()
