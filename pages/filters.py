@@ -2,7 +2,7 @@
 
 The seed tutorial's heart in one page: filters smooth, sharpen and find edges; a CNN learns its
 kernels from data instead of having them designed; and convolution is a matrix product. Widgets
-here feed ``cnn_core.inspect``, ``cnn_core.kernels`` and ``cnn_core.filter_plots``; what is costly
+here feed ``cnn_core.inspection``, ``cnn_core.kernels`` and ``cnn_core.filter_plots``; what is costly
 per model (the compiled extractor, the kernel figures, the match table) is cached on
 (model key, model file version).
 """
@@ -12,10 +12,11 @@ import numpy as np
 import streamlit as st
 
 from cnn_core import filter_plots as plots
-from cnn_core.inspect import FeatureExtractor, NoConvolutionError, apply_kernels, match_table
+from cnn_core.inspection import FeatureExtractor, NoConvolutionError, apply_kernels, match_table
 from cnn_core.kernels import (HAND_MADE_KERNELS, KERNEL_NOTES, convolution_matrix, convolve2d, embed_kernel,
                               match_kernel, matrix_convolution_check, parse_custom_kernel)
-from pages.shared import DRAWN_IMAGE, cached_predictor, dataset_or_stop, model_version, pick_model
+from pages.shared import (DRAWN_IMAGE, cached_predictor, dataset_or_stop, ensure_app_navigation, model_version,
+                          pick_model)
 
 SOURCES = ("A test digit", "My drawing from the Predict page")
 CUSTOM_TEXT, CUSTOM_SIZE, CUSTOM_START = "filters_custom_text", "filters_custom_size", "filters_custom_start"
@@ -273,4 +274,5 @@ def main() -> None:
     matrix_view(image, caption, extractor, custom)
 
 
+ensure_app_navigation()
 main()

@@ -80,7 +80,7 @@ def texts(at) -> str:
 
 
 def test_cnn_page_shows_kernels_maps_matches_and_an_exact_matrix_product(app):
-    from cnn_core.inspect import match_table
+    from cnn_core.inspection import match_table
     from cnn_core.runs import RunStore
 
     assert not app.exception

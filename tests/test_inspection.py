@@ -1,4 +1,4 @@
-"""cnn_core.inspect and cnn_core.filter_plots: feature maps checked against tf.nn on the model's own weights.
+"""cnn_core.inspection and cnn_core.filter_plots: feature maps checked against tf.nn on the model's own weights.
 
 Run: ``python -m pytest -q tests/test_inspect.py`` (CPU, untrained models, a few seconds).
 """
@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from cnn_core import filter_plots as plots
-from cnn_core.inspect import (FeatureExtractor, NoConvolutionError, apply_kernels, extractor_for,
+from cnn_core.inspection import (FeatureExtractor, NoConvolutionError, apply_kernels, extractor_for,
                               feature_maps, has_convolutions, learned_kernels, match_table)
 from cnn_core.kernels import HAND_MADE_KERNELS, convolve2d
 from cnn_core.model import ModelConfig, build_model
