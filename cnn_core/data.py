@@ -169,8 +169,8 @@ def locate(name: str) -> tuple[str, Path | None]:
         if folder == keras_cache_dir():
             if name == "mnist" and (folder / "mnist.npz").is_file():
                 return "npz", folder / "mnist.npz"
-            # Keras caches Fashion-MNIST as IDX files in a subfolder of its own.
-            folder = folder / name.replace("-", "_")
+            # Keras caches Fashion-MNIST as IDX files in datasets/fashion-mnist/.
+            folder = folder / name
         if folder.is_dir() and folder_has_idx(folder):
             return "idx", folder
     return "download", None

@@ -61,6 +61,12 @@ def test_reads_keras_npz(isolated):
     assert dataset.source.endswith("mnist.npz") and list(dataset.train_labels) == [0, 1, 2, 3]
 
 
+def test_reads_fashion_mnist_from_the_keras_cache(isolated):
+    write_dataset(isolated / "keras" / "datasets" / "fashion-mnist")
+    dataset = read_dataset("fashion-mnist")
+    assert dataset.source.endswith("datasets/fashion-mnist") and dataset.class_names[0] == "T-shirt/top"
+
+
 @pytest.mark.parametrize("damage,message", [
     (lambda raw: raw[:len(raw) - 10], "truncated"),
     (lambda raw: struct.pack(">I", 1234) + raw[4:], "bad magic number 1234"),
