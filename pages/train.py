@@ -18,7 +18,7 @@ from cnn_core.run_table import run_table
 from cnn_core.runs import RunError, check_run_id
 from cnn_core.train_form import NETWORKS, form_defaults, parse_form
 from cnn_core.training import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
-from pages.shared import dataset_or_stop, job_manager, run_store
+from pages.shared import dataset_or_stop, ensure_app_navigation, job_manager, run_store
 
 RUN_PARAM = "run"  # query-string key holding the watched run's id
 ACTIVE = ("queued", "running")
@@ -291,6 +291,7 @@ def saved_runs() -> None:
     run_actions(st.selectbox("Act on", chosen, key=key("act_on")) if len(chosen) > 1 else chosen[0])
 
 
+ensure_app_navigation()
 st.title("Train")
 st.caption("The seed tutorial's CNN on MNIST, or your variation of it. One job trains at a time; "
            "others wait in the queue. Runs are saved and can be compared below.")
