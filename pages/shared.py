@@ -42,7 +42,10 @@ def ensure_app_navigation() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    # Once per session: the mode is process-wide and stays off once off (AppTest alone turns it
+    # back on before each of its runs, and a rerun there would drop the click being tested).
+    if PagesManager.uses_pages_directory and not st.session_state.get("_navigation_checked"):
+        st.session_state["_navigation_checked"] = True
         PagesManager.uses_pages_directory = False
         st.rerun()
 
