@@ -84,3 +84,40 @@ def test_a_live_run_gains_points_and_stop_stops_it(browser, app_url, app_server)
              "a bad run id got no message")
     for tab in (page, again, bad):
         tab.context.close()
+
+
+def test_a_saved_run_can_be_overlaid_downloaded_and_deleted(browser, app_url, app_server, tmp_path):
+    import shutil
+
+    from cnn_core.inference import DEFAULT_MODEL
+
+    runs_dir = app_server[1]
+    run_id = "20991231-235959-keepme"  # Sorts first: the table lists the newest run on top.
+    folder = runs_dir / run_id
+    folder.mkdir(parents=True)
+    shutil.copyfile(DEFAULT_MODEL, folder / "model.keras")
+    (folder / "config.json").write_text(json.dumps({"model": {}, "train": {"dataset": "mnist", "iterations": 2}}))
+    (folder / "history.csv").write_text("step,train_loss,test_loss\n1,2.3,2.3\n2,1.0,1.1\n")
+    (folder / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    (folder / "status.json").write_text(json.dumps({"status": "completed"}))
+    page = open_page(browser, app_url, "train", viewport=(1400, 2400))
+    grid = page.locator("[data-testid=stDataFrame]").first
+    grid.wait_for(timeout=60_000)
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # The first row's selection box.
+    wait_for(lambda: page.get_by_role("button", name="Delete...").count(), 30, "selecting a row showed no actions", page)
+    wait_idle(page)
+    assert page.locator(".js-plotly-plot").count()  # The selected run's curve, overlaid.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download model (.keras)").click()
+    saved = tmp_path / "downloaded.keras"
+    download.value.save_as(saved)
+    assert saved.read_bytes() == DEFAULT_MODEL.read_bytes()
+    page.get_by_role("button", name="Delete...").click()
+    page.get_by_role("button", name="Yes, delete").wait_for(timeout=30_000)
+    assert folder.exists()  # Nothing is deleted before the confirmation.
+    page.get_by_role("button", name="Yes, delete").click()
+    wait_for(lambda: not folder.exists(), 30, "the run was not deleted", page)
+    wait_idle(page)
+    assert not page_errors(page), page_errors(page)
+    page.context.close()
