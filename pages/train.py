@@ -22,6 +22,7 @@ from pages.shared import dataset_or_stop, ensure_app_navigation, job_manager, ru
 
 RUN_PARAM = "run"  # query-string key holding the watched run's id
 ACTIVE = ("queued", "running")
+IDLE_POLL_SECONDS = 3  # how often an idle Train page looks for a job another visitor launched
 CHART_SECONDS = 3  # seconds between redraws of the live charts (see live_view)
 
 
@@ -194,6 +195,12 @@ def live_charts(run_id: str, live: bool) -> None:
     right.plotly_chart(accuracy_figure(state[1]), key=key("accuracy_chart"), config=config)
 
 
+def notice_new_job() -> None:
+    """With nothing to watch, look every few seconds for a job someone else launched, and show it."""
+    if job_manager().running():
+        st.rerun(scope="app")
+
+
 def live_view(run_id: str) -> None:
     """Progress every second; the charts, which cost the browser far more to draw, every few seconds.
 
@@ -302,6 +309,7 @@ config_form()
 watched = watched_run()
 if watched is None:
     st.info("No run is training. Launch one with the form above, or pick a saved run below.")
+    st.fragment(run_every=IDLE_POLL_SECONDS)(notice_new_job)()
 else:
     live_view(watched)
     if not is_active(watched):

@@ -114,9 +114,11 @@ def test_five_visitors_at_once(browser, server):
         inspector, lambda: inspector.get_by_text("My drawing from the Predict page", exact=True).click())
     assert inspector.get_by_text("Nothing has been drawn on the Predict page in this session").count()
     times["inspector: back to a test digit"] = timed(inspector, lambda: inspector.get_by_text("A test digit", exact=True).click())
-    # A second trainer who opens the page now sees the job live, changes a value and queues a run.
-    times["queuer: open the Train page"] = timed(queuer, lambda: queuer.goto(url + "train"))
+    # The second trainer, whose Train page was open all along, sees the job appear and run live,
+    # changes a value and queues a run of their own.
     wait_for(lambda: queuer.get_by_text(run_id).count(), 30, "the other visitor does not see the job", queuer)
+    times["queuer: reload the Train page"] = timed(queuer, lambda: queuer.goto(url + "train"))
+    wait_for(lambda: queuer.get_by_text(run_id).count(), 30, "a reloaded page does not show the job", queuer)
     fill_form(queuer, {"Iterations": "77"})
     times["queuer: launch (queued)"] = timed(queuer, lambda: queuer.get_by_role("button", name="Launch training").click())
     wait_for(lambda: queuer.get_by_text("Waiting in the queue").count(), 30, "no visible queue", queuer)
