@@ -122,7 +122,12 @@ def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig
     batches = indices.repeat().batch(config.batch_size, drop_remainder=True)
     to_batch = lambda index: (tf.cast(tf.gather(images, index), tf.float32)[..., None] / 255.0,
                               tf.gather(labels, index))
-    return batches.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # Fixed parallelism instead of AUTOTUNE: tf.data's autotuning thread made destroying the
+    # iterator after the last step wait 10-15 s (seen with py-spy), and a gather of a few
+    # hundred images needs no tuning.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.map(to_batch, num_parallel_calls=2).prefetch(2).with_options(options)
 
 
 def as_model_input(images: np.ndarray) -> np.ndarray:
