@@ -13,16 +13,13 @@ import numpy as np
 
 from cnn_core.data import load_dataset
 from cnn_core.model import ModelConfig, build_model
-from cnn_core.training import TrainConfig, training_dataset
+from cnn_core.training import TrainConfig, compile_for_training, training_dataset
 
 
 def plain_fit_seconds(config: TrainConfig, images, labels) -> float:
-    """Wall time of a bare Keras ``fit`` of the seed network: the baseline."""
-    import keras
-
+    """Wall time of a bare Keras ``fit`` of the seed network, compiled as a job is: the baseline."""
     model = build_model(ModelConfig(), seed=config.seed)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_for_training(model, config)
     began = time.perf_counter()
     model.fit(training_dataset(images, labels, config), epochs=1, steps_per_epoch=config.iterations,
               verbose=0, shuffle=False)

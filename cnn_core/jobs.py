@@ -18,7 +18,7 @@ from cnn_core.data import load_dataset
 from cnn_core.devices import resolve_device
 from cnn_core.model import ModelConfig, build_model
 from cnn_core.runs import RunStore
-from cnn_core.training import (ProgressRecord, TrainConfig, make_optimizer, score,
+from cnn_core.training import (ProgressRecord, TrainConfig, compile_for_training, score,
                                training_dataset)
 
 # Records are published at most this often (seconds), and always at test measurements.
@@ -105,7 +105,6 @@ class TrainingJob:
                          trace=traceback.format_exc(limit=8))
 
     def _train(self) -> None:
-        import keras
         import tensorflow as tf
 
         config = self.train_config
@@ -121,8 +120,7 @@ class TrainingJob:
         scope = strategy_scope(config.strategy) if config.strategy == "mirrored" else tf.device(self.device)
         with scope:
             self.model = build_model(self.model_config, seed=config.seed)
-            self.model.compile(optimizer=make_optimizer(config),
-                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            compile_for_training(self.model, config)
             if self._stop.is_set():
                 self.model.stop_training = True
             self._start_clock()

@@ -111,6 +111,14 @@ def make_optimizer(config: TrainConfig):
     return keras.optimizers.Adam(rate)
 
 
+def compile_for_training(model, config: TrainConfig) -> None:
+    """Give ``model`` the configured optimizer and the seed's loss (softmax cross-entropy on logits)."""
+    import keras
+
+    model.compile(optimizer=make_optimizer(config),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
 def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig):
     """An endless tf.data stream of shuffled (batch, 28, 28, 1) float batches in [0, 1]."""
     import tensorflow as tf
