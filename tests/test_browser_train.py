@@ -107,7 +107,8 @@ def test_a_saved_run_can_be_overlaid_downloaded_and_deleted(browser, app_url, ap
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # The first row's selection box.
     wait_for(lambda: page.get_by_role("button", name="Delete...").count(), 30, "selecting a row showed no actions", page)
     wait_idle(page)
-    assert page.locator(".js-plotly-plot").count()  # The selected run's curve, overlaid.
+    # The selected run's curve, overlaid: Plotly draws it just after the script ends.
+    wait_for(lambda: page.locator(".js-plotly-plot").count(), 30, "no overlay chart for the selected run", page)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download model (.keras)").click()
     saved = tmp_path / "downloaded.keras"
