@@ -1,7 +1,10 @@
-"""Which devices TensorFlow sees, and which one a run will use.
+"""Which devices TensorFlow sees, which one a run will use, and what arithmetic it is fast at.
 
 ``resolve_device("auto")`` is the first GPU when TensorFlow sees one, else the CPU. A GPU asked
 for on a machine without one is a ValueError that says so, not a silent fall-back.
+``fast_precision(device)`` says which reduced precision the hardware runs natively: bfloat16 on
+CPUs with AMX or AVX512_BF16 (from /proc/cpuinfo) and on GPUs of compute capability 8.0 or
+later, float16 on tensor-core GPUs before that (7.x), none otherwise.
 """
 from __future__ import annotations
 
@@ -9,7 +12,10 @@ import functools
 from dataclasses import dataclass
 
 DEVICE_CHOICES = ("auto", "cpu", "gpu")
-STRATEGY_CHOICES = ("default", "mirrored")
+STRATEGY_CHOICES = ("default", "mirrored", "multi-worker")
+# CPU flags (Linux names) that mean native bfloat16 matrix arithmetic: Intel AMX and AVX512_BF16,
+# and the Arm "bf16" feature (Graviton 3, Neoverse V1 and later).
+BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -66,3 +72,58 @@ def describe_hardware() -> str:
         return "No GPU visible to TensorFlow: training runs on the CPU."
     names = ", ".join(f"{d.name} ({d.description})" for d in gpus)
     return f"{len(gpus)} GPU(s) visible: {names}. Training uses {gpus[0].name} unless told otherwise."
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (x86 "flags", Arm "Features"); empty elsewhere."""
+    try:
+        with open(cpuinfo) as lines:
+            for line in lines:
+                name, _, value = line.partition(":")
+                if name.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def gpu_compute_capability(name: str) -> tuple[int, int] | None:
+    """(major, minor) of a visible GPU such as '/GPU:0', as TensorFlow reports it; None if unknown."""
+    import tensorflow as tf
+
+    physical = tf.config.list_physical_devices("GPU")
+    index = int(name.rsplit(":", 1)[-1])
+    if index >= len(physical):
+        return None
+    capability = tf.config.experimental.get_device_details(physical[index]).get("compute_capability")
+    return tuple(capability) if capability else None
+
+
+def fast_precision(device: str) -> str:
+    """The reduced precision ``device`` computes natively: 'bfloat16', 'float16' or '' (none)."""
+    if not device.startswith("/"):  # A strategy's name: its replicas are the GPUs if any, else CPUs.
+        device = resolve_device("auto")
+    if "GPU" in device.upper():
+        capability = gpu_compute_capability(device) or (0, 0)
+        return "bfloat16" if capability >= (8, 0) else "float16" if capability >= (7, 0) else ""
+    return "bfloat16" if cpu_flags() & set(BFLOAT16_CPU_FLAGS) else ""
+
+
+def hardware_line() -> str:
+    """One line for benchmark output: CPU model, cores, bfloat16 support, GPUs, TensorFlow version."""
+    import os
+
+    import tensorflow as tf
+
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as lines:
+            model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), model)
+    except OSError:
+        pass
+    bf16 = "bf16: " + ("yes" if fast_precision("/CPU:0") else "no AMX/AVX512_BF16")
+    gpus = [f"{d.name} {d.description} (cc {gpu_compute_capability(d.name)})"
+            for d in list_devices() if d.kind == "GPU"]
+    return (f"{model}, {os.cpu_count()} cores, {bf16}; GPUs: {', '.join(gpus) or 'none'}; "
+            f"TensorFlow {tf.__version__}")

@@ -18,8 +18,9 @@ from cnn_core.data import load_dataset
 from cnn_core.devices import resolve_device
 from cnn_core.model import ModelConfig, build_model
 from cnn_core.runs import RunStore
-from cnn_core.training import (ProgressRecord, TrainConfig, compile_for_training, score,
-                               training_dataset)
+from cnn_core.snapshots import FilterHistory
+from cnn_core.training import (ProgressRecord, TrainConfig, compile_for_training, float32_copy,
+                               precision_policy, resolve_precision, score, training_dataset)
 
 # Records are published at most this often (seconds), and always at test measurements.
 PUBLISH_INTERVAL = 0.25
@@ -43,12 +44,14 @@ class TrainingJob:
     """One training run: configs in, progress records and a saved run out."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig,
-                 store: RunStore | None = None, keep_model: bool = False):
+                 store: RunStore | None = None, keep_model: bool = False, run_id: str | None = None):
         self.model_config, self.train_config = model_config, train_config
         self.store = store or RunStore()
         self.keep_model = keep_model
         config = {"model": model_config.to_dict(), "train": train_config.to_dict()}
-        self.run_id = self.store.create(config)
+        # A worker process is handed a run folder the server already made (and queued).
+        self.run_id = run_id if run_id is not None else self.store.create(config)
+        self.filter_history = FilterHistory()
         self.status, self.reason, self.device = "queued", "", ""
         self.final_metrics: dict = {}
         self.model = None
@@ -118,8 +121,10 @@ class TrainingJob:
         self.status = "running"
         self.store.write_status(self.run_id, "running", device=self.device)
         scope = strategy_scope(config.strategy) if config.strategy == "mirrored" else tf.device(self.device)
+        self.precision = resolve_precision(config.precision, self.device)
         with scope:
-            self.model = build_model(self.model_config, seed=config.seed)
+            with precision_policy(self.precision):  # Keras' policy, for this model only.
+                self.model = build_model(self.model_config, seed=config.seed)
             compile_for_training(self.model, config)
             if self._stop.is_set():
                 self.model.stop_training = True
@@ -145,6 +150,8 @@ class TrainingJob:
             return
         if self._stop.is_set():
             self.model.stop_training = True
+        if self.filter_history.wants(step):
+            self.filter_history.record(step, self.model, self.test_images)
         config = self.train_config
         measure = step == 1 or step % config.eval_every == 0 or step == config.iterations
         now = time.perf_counter()
@@ -184,8 +191,9 @@ class TrainingJob:
         self._last_publish = now
         with self._lock:
             self._records.append(record)
+        self.store.append_history(self.run_id, vars_of(record))
         if test_loss is not None:
-            self.store.write_history(self.run_id, [vars_of(r) for r in self.records_since(0)])
+            self.filter_history.record(step, self.model, self.test_images)
 
     def _throughput(self, step: int, now: float) -> float:
         """Training images per second after step 1 (which includes tracing), measurements excluded."""
@@ -197,6 +205,7 @@ class TrainingJob:
         return (step - 1) * self.train_config.batch_size / max(seconds, 1e-9)
 
     def _evaluate_and_save(self) -> None:
+        self.model = float32_copy(self.model, self.model_config)  # Saved and scored as it will be served.
         loss, accuracy, predicted = score(self.model, self.test_images, self.test_labels)
         latest = self.latest()
         self.final_metrics = {
@@ -204,11 +213,17 @@ class TrainingJob:
             "steps": latest.step if latest else 0, "seconds": latest.elapsed if latest else 0.0,
             "images_per_second": latest.images_per_second if latest else 0.0,
             "device": self.device, "parameters": self.model_config.parameter_count(),
+            "precision": self.precision,
         }
         self.store.write_history(self.run_id, [vars_of(r) for r in self.records_since(0)])
         self.store.write_predictions(self.run_id, predicted)
         self.store.write_metrics(self.run_id, self.final_metrics)
         self.store.save_model(self.run_id, self.model)
+        from cnn_core.export import export_serving
+
+        export_serving(self.model, self.model_config, self.store.path(self.run_id),
+                       lambda path, data: self.store.write_file(self.run_id, path.name, data))
+        self.filter_history.save(self.store, self.run_id)
         stopped = self._stop.is_set() and self.final_metrics["steps"] < self.train_config.iterations
         self._finish("stopped" if stopped else "completed", "stopped by request" if stopped else "")
 

@@ -111,7 +111,10 @@ def matched_mlp(cnn: ModelConfig) -> ModelConfig:
 
 
 def build_model(config: ModelConfig = ModelConfig(), seed: int | None = 0):
-    """The Keras 3 model for ``config``: input (batch, 28, 28, 1) floats in [0, 1], output logits."""
+    """The Keras 3 model for ``config``: input (batch, 28, 28, 1) floats in [0, 1], output float32 logits.
+
+    Layers take Keras' current dtype policy (see ``training.precision_policy``), except the logits.
+    """
     import keras
 
     def init(index: int):
@@ -131,8 +134,9 @@ def build_model(config: ModelConfig = ModelConfig(), seed: int | None = 0):
         keras.layers.Flatten(name="flatten"),
         keras.layers.Dense(config.hidden_units, activation="relu", kernel_initializer=init(100),
                            bias_initializer=init(101), name="hidden"),
+        # float32 even under a mixed policy: the softmax and the loss need its range and precision.
         keras.layers.Dense(NUM_CLASSES, kernel_initializer=init(102), bias_initializer=init(103),
-                           name="logits"),
+                           dtype="float32", name="logits"),
     ]
     return keras.Sequential(layers, name=f"{config.architecture}_seed")
 

@@ -1,9 +1,14 @@
 """What a training run is: its config, presets, progress records, optimizer, data stream, scoring.
 
 Nothing here knows about a UI. ``cnn_core.jobs`` runs them in background threads.
+
+Precision: ``float32``, or Keras' mixed policies (``mixed_bfloat16``, ``mixed_float16``: weights in
+float32, layer arithmetic in 16 bits, logits and loss in float32). ``auto`` resolves per machine
+with ``resolve_precision``: a 16-bit type only where the hardware computes it natively.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -11,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnn_core.data import DATASETS
-from cnn_core.devices import DEVICE_CHOICES, STRATEGY_CHOICES, resolve_device
+from cnn_core.devices import DEVICE_CHOICES, STRATEGY_CHOICES, fast_precision, resolve_device
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SCHEDULES = ("constant", "warmup_cosine")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,10 @@ class TrainConfig:
     train_images: int = 0           # 0: the whole training set; else the first N images (quick runs)
     seed: int = 0                   # weights and shuffling
     device: str = "auto"            # "auto" (GPU if TensorFlow sees one), "cpu" or "gpu"
-    strategy: str = "default"       # "default" (one device) or "mirrored" (all local GPUs)
+    strategy: str = "default"       # "default" (one device), "mirrored" (all local GPUs) or
+                                    # "multi-worker" (the machines in $TF_CONFIG)
+    precision: str = "float32"      # "float32", "mixed_bfloat16", "mixed_float16", or "auto" (16 bits
+                                    # where the hardware has them natively, else float32)
 
     def __post_init__(self):
         validate_train_config(self)
@@ -61,7 +70,7 @@ def validate_train_config(config: TrainConfig) -> None:
     if not 0 <= config.warmup_fraction < 1:
         raise ValueError(f"warmup_fraction must be in [0, 1), got {config.warmup_fraction!r}")
     choices = {"dataset": tuple(DATASETS), "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
-               "device": DEVICE_CHOICES, "strategy": STRATEGY_CHOICES}
+               "device": DEVICE_CHOICES, "strategy": STRATEGY_CHOICES, "precision": PRECISIONS}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
@@ -75,7 +84,7 @@ PRESETS = {
     # at a 40x higher peak rate, warmed up then cosine-decayed, reaches 99.0-99.1% in 2.6 epochs
     # (seeds 0-3 gave 99.12, 99.11, 99.05, 99.09% on the 10,000 test digits).
     "fast": TrainConfig(iterations=1200, batch_size=128, learning_rate=4e-3, schedule="warmup_cosine",
-                        warmup_fraction=0.05, eval_every=200),
+                        warmup_fraction=0.05, eval_every=200, precision="auto"),
 }
 
 
@@ -92,6 +101,45 @@ class ProgressRecord:
     images_per_second: float        # training images per second so far (measurements excluded)
     elapsed: float                  # seconds since training started
     eta: float                      # seconds left, from the recent pace
+
+
+def resolve_precision(requested: str, device: str = "/CPU:0") -> str:
+    """The Keras dtype policy a run on ``device`` uses: ``requested``, or for "auto" what the hardware runs fast."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested != "auto":
+        return requested
+    native = fast_precision(device)
+    return f"mixed_{native}" if native else "float32"
+
+
+@contextlib.contextmanager
+def precision_policy(policy: str):
+    """Build models under Keras' dtype ``policy`` inside the block; the previous policy comes back after.
+
+    Keras keeps the policy per thread, so a job's thread does not change its neighbours'. Layers
+    keep the policy they were built with, so only building needs to happen inside.
+    """
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_copy(model, model_config):
+    """A float32 model with ``model``'s weights: what a run saves, whatever precision it trained in."""
+    from cnn_core.model import build_model
+
+    if model.dtype_policy.name == "float32":
+        return model
+    with precision_policy("float32"):
+        copy = build_model(model_config, seed=None)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def make_optimizer(config: TrainConfig):
