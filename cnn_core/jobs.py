@@ -18,6 +18,7 @@ from cnn_core.data import load_dataset
 from cnn_core.devices import resolve_device
 from cnn_core.model import ModelConfig, build_model
 from cnn_core.runs import RunStore
+from cnn_core.snapshots import FilterHistory
 from cnn_core.training import (ProgressRecord, TrainConfig, compile_for_training, float32_copy,
                                precision_policy, resolve_precision, score, training_dataset)
 
@@ -43,12 +44,14 @@ class TrainingJob:
     """One training run: configs in, progress records and a saved run out."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig,
-                 store: RunStore | None = None, keep_model: bool = False):
+                 store: RunStore | None = None, keep_model: bool = False, run_id: str | None = None):
         self.model_config, self.train_config = model_config, train_config
         self.store = store or RunStore()
         self.keep_model = keep_model
         config = {"model": model_config.to_dict(), "train": train_config.to_dict()}
-        self.run_id = self.store.create(config)
+        # A worker process is handed a run folder the server already made (and queued).
+        self.run_id = run_id if run_id is not None else self.store.create(config)
+        self.filter_history = FilterHistory()
         self.status, self.reason, self.device = "queued", "", ""
         self.final_metrics: dict = {}
         self.model = None
@@ -147,6 +150,8 @@ class TrainingJob:
             return
         if self._stop.is_set():
             self.model.stop_training = True
+        if self.filter_history.wants(step):
+            self.filter_history.record(step, self.model, self.test_images)
         config = self.train_config
         measure = step == 1 or step % config.eval_every == 0 or step == config.iterations
         now = time.perf_counter()
@@ -186,8 +191,9 @@ class TrainingJob:
         self._last_publish = now
         with self._lock:
             self._records.append(record)
+        self.store.append_history(self.run_id, vars_of(record))
         if test_loss is not None:
-            self.store.write_history(self.run_id, [vars_of(r) for r in self.records_since(0)])
+            self.filter_history.record(step, self.model, self.test_images)
 
     def _throughput(self, step: int, now: float) -> float:
         """Training images per second after step 1 (which includes tracing), measurements excluded."""
@@ -213,6 +219,11 @@ class TrainingJob:
         self.store.write_predictions(self.run_id, predicted)
         self.store.write_metrics(self.run_id, self.final_metrics)
         self.store.save_model(self.run_id, self.model)
+        from cnn_core.export import export_serving
+
+        export_serving(self.model, self.model_config, self.store.path(self.run_id),
+                       lambda path, data: self.store.write_file(self.run_id, path.name, data))
+        self.filter_history.save(self.store, self.run_id)
         stopped = self._stop.is_set() and self.final_metrics["steps"] < self.train_config.iterations
         self._finish("stopped" if stopped else "completed", "stopped by request" if stopped else "")
 

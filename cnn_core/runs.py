@@ -1,21 +1,30 @@
-"""Saved runs: one folder per training job under ``runs/`` (or ``$CNN_RUNS_DIR``).
+"""Saved runs: one folder per training run under ``runs/`` (or ``$CNN_RUNS_DIR``).
 
-    runs/<run_id>/config.json     model and training configs
-    runs/<run_id>/status.json     queued / running / completed / stopped / failed, reason, device, pid
-    runs/<run_id>/history.csv     the progress records
-    runs/<run_id>/metrics.json    final full-test-set metrics
-    runs/<run_id>/predictions.npy the model's answer for every test image (uint8)
-    runs/<run_id>/model.keras     the trained model
+The run folder is the contract between the training worker, which writes it, and the web server,
+which only reads it (and asks a worker to stop by leaving a ``stop`` file):
 
-Every file is written atomically (a temporary file in the same folder, then a rename), so a
-process killed mid-save never leaves a file that loads half-written. A folder that is not a valid
-run is reported by ``list_runs`` and skipped. Models load with Keras' safe mode on.
+    config.json      model and training configs, plus a hash of the launching visitor's token
+    status.json      queued / running / completed / stopped / failed, reason, device, pid, host
+    heartbeat        the time, rewritten by a running worker every HEARTBEAT_SECONDS
+    history.jsonl    the progress records, appended one JSON object per line as they come
+    metrics.json     final full-test-set metrics
+    predictions.npy  the model's answer for every test image (uint8)
+    model.keras      the trained Keras model (downloads, the command line)
+    weights.npz, model.tflite   what the server serves (see cnn_core.export)
+    stop             present when someone asked the run to stop
+
+Whole-file writes are atomic (a temporary file in the same folder, fsynced, then renamed), so a
+process killed mid-save never leaves a file that loads half-written; the history is append-only
+and a torn last line is ignored. A running run whose heartbeat has gone stale reads as
+"interrupted", whatever the PID in its status says. Folders that are not valid runs (broken JSON,
+wrong field types, symlinks) are listed as skipped with their problem and never break a reader.
 """
 from __future__ import annotations
 
-import csv
+import hashlib
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -23,15 +32,22 @@ import shutil
 import socket
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-STATUSES = ("queued", "running", "completed", "stopped", "failed")
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
+ACTIVE = ("queued", "running")
 HISTORY_COLUMNS = ("step", "epoch", "train_loss", "test_loss", "test_accuracy", "learning_rate",
                    "images_per_second", "elapsed", "eta")
+HEARTBEAT_SECONDS = 0.5
+STALE_SECONDS = 10.0              # a running run silent this long reads as interrupted
+MAX_MODEL_BYTES = 64 * 2**20      # a .keras file, packed and unpacked; the seed CNN's is 1.4 MB
+TEMPORARY_AGE = 60.0              # seconds after which a dot-file left by a save is debris
+FILE_MODE = 0o644
 
 
 class RunError(RuntimeError):
@@ -40,7 +56,7 @@ class RunError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What the run table shows about one saved run."""
+    """What the pages show about one saved run; every field has been type-checked."""
 
     run_id: str
     path: Path
@@ -52,6 +68,19 @@ class RunInfo:
     @property
     def has_model(self) -> bool:
         return (self.path / "model.keras").is_file()
+
+    @property
+    def servable(self) -> bool:
+        """Whether the server can serve it (LiteRT model and weights written)."""
+        return all((self.path / name).is_file() for name in ("model.tflite", "weights.npz"))
+
+    @property
+    def train(self) -> dict:
+        return self.config["train"]
+
+    @property
+    def reason(self) -> str:
+        return str(self.status_info.get("reason") or "")
 
 
 def default_root() -> Path:
@@ -65,9 +94,22 @@ def new_run_id() -> str:
 
 def check_run_id(run_id: str) -> str:
     """Return ``run_id`` if it is a safe folder name, else raise RunError (no path traversal)."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
-        raise RunError(f"invalid run id {run_id!r}: expected letters, digits, '-', '_' or '.'")
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise RunError(f"invalid run id {str(run_id)[:80]!r}: expected letters, digits, '-', '_' or '.'")
     return run_id
+
+
+def owner_hash(token: str) -> str:
+    """What a run folder keeps of its launcher's token: a hash, so the folder cannot be used to impersonate."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def fsync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -77,6 +119,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
+            os.fchmod(out.fileno(), FILE_MODE)  # mkstemp makes 0600 files; runs are ordinary files
             os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException:
@@ -93,20 +136,54 @@ def read_json(path: Path) -> dict:
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise RunError(f"{path}: unreadable ({error})") from None
+        raise RunError(f"{path.name}: unreadable ({str(error)[:120]})") from None
     if not isinstance(value, dict):
-        raise RunError(f"{path}: expected a JSON object")
+        raise RunError(f"{path.name}: expected a JSON object")
     return value
 
 
-def process_alive(pid: int) -> bool:
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_config(config: dict) -> None:
+    """RunError unless config.json holds a model and a training config that parse."""
+    from cnn_core.model import ModelConfig
+    from cnn_core.training import TrainConfig
+
+    model, train = config.get("model"), config.get("train")
+    if not isinstance(model, dict) or not isinstance(train, dict):
+        raise RunError("config.json: expected 'model' and 'train' objects")
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        ModelConfig.from_dict(model)
+        TrainConfig.from_dict(train)
+    except (TypeError, ValueError) as error:
+        raise RunError(f"config.json: {str(error)[:160]}") from None
+
+
+def check_fields(name: str, values: dict, numbers: tuple[str, ...] = (), texts: tuple[str, ...] = ()) -> None:
+    """RunError when a field present in ``values`` has the wrong type (absent fields are fine)."""
+    for key in numbers:
+        if key in values and values[key] is not None and not is_number(values[key]):
+            raise RunError(f"{name}: {key} should be a number, got {str(values[key])[:40]!r}")
+    for key in texts:
+        if key in values and values[key] is not None and not isinstance(values[key], str):
+            raise RunError(f"{name}: {key} should be text, got {str(values[key])[:40]!r}")
+
+
+def check_model_archive(path: Path) -> None:
+    """RunError unless ``path`` is a .keras zip whose packed and unpacked sizes are sane (no zip bomb)."""
+    if path.is_symlink() or not path.is_file():
+        raise RunError(f"{path.name}: no such model file")
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise RunError(f"{path.name} is over the {MAX_MODEL_BYTES // 2**20} MB limit")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (OSError, zipfile.BadZipFile) as error:
+        raise RunError(f"{path.name}: not a .keras archive ({error})") from None
+    if unpacked > MAX_MODEL_BYTES:
+        raise RunError(f"{path.name} unpacks to {unpacked // 2**20} MB, over the {MAX_MODEL_BYTES // 2**20} MB limit")
 
 
 class RunStore:
@@ -116,15 +193,21 @@ class RunStore:
         self.root = Path(root) if root is not None else default_root()
 
     def path(self, run_id: str) -> Path:
-        return self.root / check_run_id(run_id)
+        """The run's folder; RunError for a bad id or a symlink (never served from elsewhere)."""
+        folder = self.root / check_run_id(run_id)
+        if folder.is_symlink():
+            raise RunError(f"run {run_id} is a symbolic link, which CNN Lab does not follow")
+        return folder
 
-    def create(self, config: dict, run_id: str | None = None) -> str:
+    # Writing (the worker, and the server when it queues a run).
+    def create(self, config: dict, run_id: str | None = None, owner: str | None = None) -> str:
         """Make a new run folder holding its config and a 'queued' status."""
         run_id = check_run_id(run_id or new_run_id())
         folder = self.path(run_id)
-        folder.mkdir(parents=True, exist_ok=False)
-        atomic_write_json(folder / "config.json", config)
-        self.write_status(run_id, "queued")
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=False)
+        atomic_write_json(folder / "config.json", {**config, **({"owner": owner_hash(owner)} if owner else {})})
+        self.write_status(run_id, "queued", queued_at=time.time())
         return run_id
 
     def write_status(self, run_id: str, status: str, **details) -> None:
@@ -133,101 +216,183 @@ class RunStore:
                   "host": socket.gethostname(), **details}
         atomic_write_json(self.path(run_id) / "status.json", record)
 
+    def beat(self, run_id: str, **details) -> None:
+        """The worker's sign of life (and what it is doing), read by ``read``."""
+        atomic_write_json(self.path(run_id) / "heartbeat", {"time": time.time(), **details})
+
+    def append_history(self, run_id: str, record: dict) -> None:
+        """Add one progress record to history.jsonl (one line, flushed)."""
+        line = json.dumps({key: record.get(key) for key in HISTORY_COLUMNS}) + "\n"
+        with open(self.path(run_id) / "history.jsonl", "a") as out:
+            out.write(line)
+
     def write_history(self, run_id: str, records: list[dict]) -> None:
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-        atomic_write_bytes(self.path(run_id) / "history.csv", text.getvalue().encode())
+        """Replace the history with ``records`` (atomic)."""
+        text = "".join(json.dumps({key: r.get(key) for key in HISTORY_COLUMNS}) + "\n" for r in records)
+        atomic_write_bytes(self.path(run_id) / "history.jsonl", text.encode())
 
     def write_metrics(self, run_id: str, metrics: dict) -> None:
         atomic_write_json(self.path(run_id) / "metrics.json", metrics)
 
     def write_predictions(self, run_id: str, predictions: np.ndarray) -> None:
+        self.write_array(run_id, "predictions.npy", predictions.astype(np.uint8))
+
+    def write_array(self, run_id: str, name: str, array: np.ndarray) -> None:
         buffer = io.BytesIO()
-        np.save(buffer, predictions.astype(np.uint8), allow_pickle=False)
-        atomic_write_bytes(self.path(run_id) / "predictions.npy", buffer.getvalue())
+        np.save(buffer, array, allow_pickle=False)
+        atomic_write_bytes(self.path(run_id) / name, buffer.getvalue())
+
+    def write_file(self, run_id: str, name: str, data: bytes) -> None:
+        atomic_write_bytes(self.path(run_id) / name, data)
 
     def save_model(self, run_id: str, model) -> None:
-        """Save a Keras model atomically (Keras insists the name ends in .keras)."""
+        """Save a Keras model atomically and durably (Keras insists the name ends in .keras)."""
         folder = self.path(run_id)
         temporary = folder / f".model-{secrets.token_hex(4)}.keras"
         try:
             model.save(temporary)
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(temporary, FILE_MODE)
             os.replace(temporary, folder / "model.keras")
+            fsync_folder(folder)
         finally:
             temporary.unlink(missing_ok=True)
 
+    def request_stop(self, run_id: str) -> None:
+        """Leave a ``stop`` file: a worker, wherever it runs, checks for it several times a second."""
+        atomic_write_bytes(self.path(run_id) / "stop", str(time.time()).encode())
+
+    def stop_requested(self, run_id: str) -> bool:
+        return (self.path(run_id) / "stop").exists()
+
+    # Reading (the server).
     def read(self, run_id: str) -> RunInfo:
-        """One run's config, status and metrics; RunError if the folder is not a valid run."""
+        """One run's config, status and metrics, type-checked; RunError if the folder is not a valid run."""
         folder = self.path(run_id)
         if not folder.is_dir():
-            raise RunError(f"no run {run_id!r} in {self.root}")
+            raise RunError(f"there is no run {run_id}")
         config = read_json(folder / "config.json")
+        check_config(config)
         status_info = read_json(folder / "status.json")
+        check_fields("status.json", status_info, numbers=("updated", "pid", "queued_at", "returncode"),
+                     texts=("reason", "device", "host"))
         status = status_info.get("status")
         if status not in STATUSES:
-            raise RunError(f"{folder / 'status.json'}: unknown status {status!r}")
-        if status in ("queued", "running") and not self.owner_alive(status_info):
-            status, status_info = "failed", {**status_info, "reason": "the process running it ended"}
+            raise RunError(f"status.json: unknown status {str(status)[:40]!r}")
+        if status == "running" and self.stale(folder, status_info):
+            status = "interrupted"
+            status_info = {**status_info, "reason": "its worker stopped answering (server restart or crash)"}
         metrics = read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else {}
+        check_fields("metrics.json", metrics, numbers=("test_accuracy", "test_loss", "seconds", "steps",
+                                                        "images_per_second", "parameters", "test_images"),
+                     texts=("device", "precision"))
         if status == "completed" and not (folder / "model.keras").is_file():
-            raise RunError(f"{folder}: marked completed but model.keras is missing")
+            raise RunError(f"run {run_id} is marked completed but model.keras is missing")
         return RunInfo(run_id, folder, status, config, metrics, status_info)
 
     @staticmethod
-    def owner_alive(status_info: dict) -> bool:
-        """Whether the process that wrote a queued/running status still runs (same host only)."""
-        if status_info.get("host") != socket.gethostname():
-            return True
-        return process_alive(int(status_info.get("pid", -1)))
+    def last_beat(folder: Path, status_info: dict) -> float:
+        """When the run's worker last showed a sign of life (heartbeat, else the status's time)."""
+        times = [status_info.get("updated") or 0.0]
+        try:
+            beat = json.loads((folder / "heartbeat").read_text()).get("time")
+            if is_number(beat):
+                times.append(beat)
+        except (OSError, ValueError, AttributeError):
+            pass
+        return max(times)
+
+    def stale(self, folder: Path, status_info: dict) -> bool:
+        return time.time() - self.last_beat(folder, status_info) > STALE_SECONDS
 
     def list_runs(self) -> tuple[list[RunInfo], list[str]]:
         """All valid runs, newest first, and one line per folder that was skipped and why."""
         runs, problems = [], []
         if not self.root.is_dir():
             return runs, problems
-        for folder in sorted(self.root.iterdir(), reverse=True):
-            if folder.name.startswith("."):
+        for entry in sorted(self.root.iterdir(), reverse=True):
+            if entry.name.startswith("."):
                 continue
             try:
-                if not folder.is_dir():
-                    raise RunError(f"{folder}: not a run folder")
-                runs.append(self.read(folder.name))
+                if entry.is_symlink() or not entry.is_dir():
+                    raise RunError("not a run folder" + (" (a symbolic link)" if entry.is_symlink() else ""))
+                runs.append(self.read(entry.name))
             except RunError as error:
-                problems.append(str(error))
+                problems.append(f"{entry.name[:64]}: {error}")
         return runs, problems
 
     def read_history(self, run_id: str) -> list[dict]:
-        """The progress records as dicts of floats (empty cells become None)."""
-        path = self.path(run_id) / "history.csv"
-        if not path.is_file():
-            return []
-        with path.open(newline="") as handle:
-            return [{key: (float(value) if value not in ("", None) else None) for key, value in row.items()}
-                    for row in csv.DictReader(handle)]
+        """The progress records, oldest first; a torn or malformed line is skipped."""
+        path = self.path(run_id) / "history.jsonl"
+        records = []
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            return records
+        for line in lines:
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict) and is_number(value.get("step")):
+                records.append({key: (value.get(key) if is_number(value.get(key)) else None) for key in HISTORY_COLUMNS})
+        return records
+
+    def history_csv(self, run_id: str) -> bytes:
+        """The history as CSV, for download."""
+        lines = [",".join(HISTORY_COLUMNS)]
+        for record in self.read_history(run_id):
+            lines.append(",".join("" if record[key] is None else repr(record[key]) for key in HISTORY_COLUMNS))
+        return ("\n".join(lines) + "\n").encode()
 
     def read_predictions(self, run_id: str) -> np.ndarray | None:
         path = self.path(run_id) / "predictions.npy"
-        return np.load(path, allow_pickle=False) if path.is_file() else None
+        try:
+            if path.is_file() and path.stat().st_size <= 2**20:
+                return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def is_owner(self, run_id: str, token: str | None) -> bool:
+        """Whether ``token`` launched this run."""
+        try:
+            recorded = read_json(self.path(run_id) / "config.json").get("owner")
+        except RunError:
+            return False
+        return bool(token) and isinstance(recorded, str) and secrets.compare_digest(recorded, owner_hash(token))
 
     def load_model(self, run_id: str):
         """The run's Keras model, loaded with safe mode on (no arbitrary code)."""
         return load_model_file(self.path(run_id) / "model.keras")
 
+    def clean_debris(self, run_id: str) -> None:
+        """Remove temporary files an interrupted save left behind (older than TEMPORARY_AGE)."""
+        now = time.time()
+        for entry in self.path(run_id).iterdir():
+            if entry.name.startswith(".") and entry.is_file() and now - entry.stat().st_mtime > TEMPORARY_AGE:
+                entry.unlink(missing_ok=True)
+
     def delete(self, run_id: str) -> None:
-        shutil.rmtree(self.path(run_id))
+        """Delete a run folder (never through a symlink); RunError if it cannot be removed."""
+        folder = self.path(run_id)
+        if not folder.is_dir():
+            raise RunError(f"there is no run {run_id}")
+        try:
+            shutil.rmtree(folder)
+        except OSError as error:
+            raise RunError(f"run {run_id} could not be deleted ({error.strerror})") from None
 
 
 def load_model_file(path: Path | str):
-    """Load a .keras file with safe mode on; RunError with the reason if it cannot be loaded."""
+    """Load a .keras file with safe mode on, after size checks; RunError with the reason if it cannot be loaded."""
     import keras
 
     path = Path(path)
-    if not path.is_file():
-        raise RunError(f"{path}: no such model file")
+    check_model_archive(path)
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises ValueError, TypeError, OSError... for bad files.
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise RunError(f"{path}: cannot load model ({first_line[:300]})") from None
+        raise RunError(f"{path.name}: cannot load model ({first_line[:300]})") from None

@@ -1,0 +1,248 @@
+"""The web server's training queue: run folders in, worker processes out. Never imports TensorFlow.
+
+    launcher = Launcher(RunStore(), max_running=1)
+    run_id = launcher.submit(model_config, train_config, owner=token)   # LaunchRefused if over a limit
+    launcher.stop(run_id, owner=token)                                  # PermissionError if not theirs
+
+The queue is the run folders themselves: a submitted run is a folder with status "queued", and a
+monitor thread starts the oldest one as ``python -m cnn_core.worker RUN_ID`` (at a lower CPU
+priority) whenever fewer than ``max_running`` runs are training. So queued runs survive a server
+restart (the next server starts them), and a run launched from the command line into the same
+folder counts against the same limit. The monitor also notices a worker that died (kill -9, out of
+memory, a crash) within a second and marks its run failed with the reason, and kills a worker that
+does not answer a stop request.
+
+Limits, each with a message that says what to do: one waiting run per visitor, ``max_waiting`` in
+all, ``max_runs`` saved runs on disk. Only the visitor who launched a run (its owner token) or a
+presenter may stop or delete it.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnn_core.model import ModelConfig
+from cnn_core.runs import ACTIVE, RunError, RunInfo, RunStore
+from cnn_core.training import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+POLL_SECONDS = 0.5        # how often the monitor reaps, starts and enforces stops
+STOP_ACK_SECONDS = 3.0    # a worker that has not acknowledged a stop by then is killed
+STOP_SAVE_SECONDS = 90.0  # one that acknowledged gets this long to save what it learned
+WORKER_NICE = 10
+
+
+class LaunchRefused(Exception):
+    """A submit over a limit; the message is for the visitor."""
+
+
+@dataclass
+class Worker:
+    """A worker process this server started."""
+
+    run_id: str
+    process: subprocess.Popen
+    stop_asked: float | None = None
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def death_reason(returncode: int) -> str:
+    if returncode < 0:
+        hint = " (out of memory, or killed by hand)" if -returncode == signal.SIGKILL else ""
+        return f"the worker was killed by signal {-returncode} ({signal_name(-returncode)}){hint}"
+    return f"the worker exited with code {returncode} before finishing"
+
+
+class Launcher:
+    """Runs queued run folders in worker processes, at most ``max_running`` at once."""
+
+    def __init__(self, store: RunStore | None = None, max_running: int = 1, max_waiting: int = 5,
+                 max_runs: int = 100, nice: int = WORKER_NICE, monitor: bool = True):
+        if max_running < 1:
+            raise ValueError(f"max_running must be at least 1, got {max_running}")
+        self.store = store or RunStore()
+        self.max_running, self.max_waiting, self.max_runs, self.nice = max_running, max_waiting, max_runs, nice
+        self._workers: dict[str, Worker] = {}
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        if monitor:
+            threading.Thread(target=self._monitor, name="launcher", daemon=True).start()
+
+    # What visitors do.
+    def submit(self, model_config: ModelConfig, train_config: TrainConfig, owner: str | None = None) -> str:
+        """Queue a run (a folder with status "queued") and start it if a slot is free."""
+        with self._lock:
+            runs, _ = self.store.list_runs()
+            queued = [run for run in runs if run.status == "queued"]
+            if owner and any(self.store.is_owner(run.run_id, owner) for run in queued):
+                raise LaunchRefused("You already have a run waiting in the queue; it starts when the one "
+                                    "ahead of it ends. Stop it first to launch a different one.")
+            if len(queued) >= self.max_waiting:
+                raise LaunchRefused(f"The queue is full ({len(queued)} runs waiting). Try again when one has "
+                                    "started, or watch the runs already training.")
+            if len(runs) >= self.max_runs:
+                raise LaunchRefused(f"This server keeps at most {self.max_runs} saved runs and has "
+                                    f"{len(runs)}. Delete runs you no longer need, then launch again.")
+            config = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+            run_id = self.store.create(config, owner=owner)
+            self.tick()
+            return run_id
+
+    def may_manage(self, run_id: str, owner: str | None, presenter: bool = False) -> bool:
+        return presenter or self.store.is_owner(run_id, owner)
+
+    def stop(self, run_id: str, owner: str | None = None, presenter: bool = False) -> None:
+        """Stop a training run, or take a queued one out of the queue."""
+        if not self.may_manage(run_id, owner, presenter):
+            raise PermissionError("Only the visitor who launched this run, or the presenter, can stop it.")
+        with self._lock:
+            info = self.store.read(run_id)
+            worker = self._workers.get(run_id)
+            if info.status == "queued" and worker is None:
+                self.store.write_status(run_id, "stopped", reason="removed from the queue before it started")
+                return
+            if info.status not in ACTIVE:
+                return
+            self.store.request_stop(run_id)
+            if worker is not None and worker.stop_asked is None:
+                worker.stop_asked = time.time()
+                worker.process.send_signal(signal.SIGTERM)
+
+    def delete(self, run_id: str, owner: str | None = None, presenter: bool = False) -> None:
+        """Delete a finished run's folder."""
+        if not self.may_manage(run_id, owner, presenter):
+            raise PermissionError("Only the visitor who launched this run, or the presenter, can delete it.")
+        with self._lock:
+            if self.store.read(run_id).status in ACTIVE:
+                raise RunError("Stop this run before deleting it.")
+            self.store.delete(run_id)
+
+    # What the pages read.
+    def queue(self) -> list[RunInfo]:
+        """The waiting runs, first in line first."""
+        runs, _ = self.store.list_runs()
+        waiting = [run for run in runs if run.status == "queued" and run.run_id not in self._workers]
+        return sorted(waiting, key=lambda run: run.status_info.get("queued_at") or 0.0)
+
+    def running(self) -> list[RunInfo]:
+        """Runs training now, by this server's workers or any other live worker on the same folder."""
+        runs, _ = self.store.list_runs()
+        return [run for run in runs if run.status == "running" or run.run_id in self._workers]
+
+    def ahead_of(self, run_id: str) -> int:
+        """How many runs will start before this queued one (0 when it is next)."""
+        order = [run.run_id for run in self.queue()]
+        return order.index(run_id) if run_id in order else 0
+
+    # The monitor.
+    def tick(self) -> None:
+        """Reap finished workers, enforce stops, start queued runs while slots are free."""
+        with self._lock:
+            self._reap()
+            self._vouch_for_children()
+            self._enforce_stops()
+            busy = len(self._workers) + sum(1 for run in self.running() if run.run_id not in self._workers)
+            for run in self.queue()[:max(0, self.max_running - busy)]:
+                self._start(run.run_id)
+
+    def _start(self, run_id: str) -> None:
+        self.store.write_status(run_id, "running", reason="starting a worker")
+        command = [sys.executable, "-m", "cnn_core.worker", run_id, "--runs-dir", str(self.store.root.resolve()),
+                   "--nice", str(self.nice)]
+        log = open(self.store.path(run_id) / "worker.log", "ab")
+        try:
+            process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       start_new_session=True)
+        except OSError as error:
+            self.store.write_status(run_id, "failed", reason=f"could not start a worker ({error.strerror})")
+            return
+        finally:
+            log.close()
+        self._workers[run_id] = Worker(run_id, process)
+
+    def _reap(self) -> None:
+        for run_id, worker in list(self._workers.items()):
+            returncode = worker.process.poll()
+            if returncode is None:
+                continue
+            del self._workers[run_id]
+            try:
+                info = self.store.read(run_id)
+            except RunError:
+                continue  # Deleted or broken: nothing to mark.
+            if info.status in ACTIVE or info.status == "interrupted":
+                if worker.stop_asked is not None:
+                    self.store.write_status(run_id, "stopped", reason="killed after it did not stop in time",
+                                            returncode=returncode)
+                else:
+                    self.store.write_status(run_id, "failed", reason=death_reason(returncode), returncode=returncode)
+
+    def _vouch_for_children(self) -> None:
+        """Beat for a live worker of ours that has not beaten itself yet (it is still importing TensorFlow).
+
+        Our own child cannot be a reused PID: ``poll()`` says whether it is alive. A worker that has
+        started beating is left to do so, so that a hung one still goes stale.
+        """
+        for run_id, worker in self._workers.items():
+            if worker.process.poll() is None and not (self.store.path(run_id) / "heartbeat").exists():
+                self.store.write_status(run_id, "running", reason="starting: loading TensorFlow and the data")
+
+    def _enforce_stops(self) -> None:
+        now = time.time()
+        for worker in self._workers.values():
+            if worker.stop_asked is None or worker.process.poll() is not None:
+                continue
+            acknowledged = self._acknowledged(worker.run_id)
+            limit = STOP_SAVE_SECONDS if acknowledged else STOP_ACK_SECONDS
+            if now - worker.stop_asked > limit:
+                worker.process.kill()
+
+    def _acknowledged(self, run_id: str) -> bool:
+        import json
+
+        try:
+            return bool(json.loads((self.store.path(run_id) / "heartbeat").read_text()).get("stopping"))
+        except (OSError, ValueError, AttributeError, RunError):
+            return False
+
+    def _monitor(self) -> None:
+        while not self._closed.wait(POLL_SECONDS):
+            try:
+                self.tick()
+            except Exception as error:  # The monitor must outlive any one bad folder.
+                print(f"launcher: {type(error).__name__}: {error}", file=sys.stderr)
+
+    def close(self, stop_workers: bool = True) -> None:
+        """End the monitor (tests); optionally kill this launcher's workers."""
+        self._closed.set()
+        if stop_workers:
+            with self._lock:
+                for worker in self._workers.values():
+                    if worker.process.poll() is None:
+                        worker.process.kill()
+                        worker.process.wait(10)
+                self._reap()
+
+
+def launcher_from_environment(store: RunStore | None = None) -> Launcher:
+    """A Launcher with limits from $CNN_MAX_JOBS, $CNN_MAX_WAITING and $CNN_MAX_RUNS."""
+    def number(name: str, default: int) -> int:
+        try:
+            return max(1, int(os.environ.get(name, default)))
+        except ValueError:
+            return default
+
+    return Launcher(store, max_running=number("CNN_MAX_JOBS", 1), max_waiting=number("CNN_MAX_WAITING", 5),
+                    max_runs=number("CNN_MAX_RUNS", 100))
