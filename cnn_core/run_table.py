@@ -1,54 +1,102 @@
-"""The saved runs as one pandas table, for the Train page and the CLI.
+"""The saved runs as one pandas table, for the Train page and the CLI, and a name for each run.
 
     runs, problems = RunStore().list_runs()
-    run_table(runs)   # one row per run: config summary, status, accuracy, duration, device...
+    run_table(runs)   # one row per run: name, status, accuracy, config summaries, duration, device...
+    run_label(run)    # 'fast CNN · MNIST · 99.1% · 15:44', how a person remembers a run
 
 A run whose config no longer parses (written by an older version, or edited by hand) still gets a
-row; its summary says the config is unreadable instead of failing the whole table.
+row; its summary says the config is unreadable instead of failing the whole table. Missing
+figures are NaN in the frame; the page shows them as a dash, never as "None".
 """
 from __future__ import annotations
 
+import re
 import time
 
 import pandas as pd
 
 from cnn_core.model import ModelConfig
 from cnn_core.runs import RunInfo
-from cnn_core.training import TrainConfig
+from cnn_core.training import PRESETS, TrainConfig
 
-# The columns people scan first come first: the config summaries are long and go last.
-COLUMNS = ("run", "status", "accuracy", "duration_s", "images_per_s", "device", "dataset", "model",
-           "training", "updated")
+# The columns people scan first come first: the config summaries are long and go last. ``run``
+# is the id (what the page acts on); ``name`` is how a person tells runs apart.
+COLUMNS = ("run", "name", "status", "accuracy", "dataset", "model", "training", "duration_s", "images_per_s",
+           "device", "updated")
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+SCHEDULE_NAMES = {"constant": "constant", "warmup_cosine": "warm-up+cosine"}
+OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+# Settings that do not change what a preset is: a seed-preset run on the GPU is still "seed".
+NOT_PRESET = ("seed", "device", "strategy", "precision", "dataset")
+
+
+def read_configs(config: dict) -> tuple[ModelConfig | None, TrainConfig | None]:
+    """A run's saved configs, or None for one that does not parse."""
+    configs = []
+    for kind, cls in (("model", ModelConfig), ("train", TrainConfig)):
+        try:
+            configs.append(cls.from_dict(config.get(kind, {})))
+        except (TypeError, ValueError, AttributeError):
+            configs.append(None)
+    return configs[0], configs[1]
 
 
 def model_summary(config: dict) -> str:
     """'CNN conv3x3 32-64, dense 100 (335,110 params)' from a run's saved config."""
-    try:
-        return ModelConfig.from_dict(config.get("model", {})).describe()
-    except (TypeError, ValueError, AttributeError):
-        return "unreadable model config"
+    model, _ = read_configs(config)
+    return model.describe() if model else "unreadable model config"
 
 
 def training_summary(config: dict) -> str:
-    """'adam 1e-04 constant, 2,500 steps x 50' from a run's saved config."""
-    try:
-        train = TrainConfig.from_dict(config.get("train", {}))
-    except (TypeError, ValueError, AttributeError):
+    """'Adam 1e-4 constant, 2,500 steps x 50' from a run's saved config."""
+    _, train = read_configs(config)
+    if train is None:
         return "unreadable training config"
     images = f", {train.train_images:,} images" if train.train_images else ""
-    return (f"{train.optimizer} {train.learning_rate:.0e} {train.schedule}, "
-            f"{train.iterations:,} steps x {train.batch_size}{images}")
+    rate = re.sub(r"e([+-])0*(\d)", lambda m: f"e{'-' if m.group(1) == '-' else ''}{m.group(2)}", f"{train.learning_rate:.0e}")
+    return (f"{OPTIMIZER_NAMES.get(train.optimizer, train.optimizer)} {rate} "
+            f"{SCHEDULE_NAMES.get(train.schedule, train.schedule)}, {train.iterations:,} steps x {train.batch_size}{images}")
+
+
+def preset_of(train: TrainConfig) -> str:
+    """'seed' or 'fast' when the training is that preset's (whatever the seed or device), else 'custom'."""
+    for name, preset in PRESETS.items():
+        if all(getattr(train, f) == getattr(preset, f) for f in train.to_dict() if f not in NOT_PRESET):
+            return name
+    return "custom"
+
+
+def network_name(model: ModelConfig) -> str:
+    """'CNN' for the seed network, 'CNN 16-32' for another, 'MLP 420' for a fully connected one."""
+    if model.architecture == "mlp":
+        return f"MLP {model.hidden_units}"
+    if model == ModelConfig():
+        return "CNN"
+    return "CNN " + "-".join(str(c) for c in model.conv_channels)
+
+
+def run_label(run: RunInfo) -> str:
+    """How a person remembers a run: preset and network, dataset, accuracy, and the time it started."""
+    model, train = read_configs(run.config)
+    what = f"{preset_of(train) if train else '?'} {network_name(model) if model else '?'}"
+    dataset = DATASET_NAMES.get(train.dataset, train.dataset) if train else "?"
+    accuracy = run.metrics.get("test_accuracy")
+    score = f"{accuracy:.1%}" if isinstance(accuracy, (int, float)) else run.status
+    started = re.match(r"^\d{8}-(\d\d)(\d\d)\d\d-", run.run_id)  # ids begin with the launch time
+    when = f" · {started.group(1)}:{started.group(2)}" if started else f" · {run.run_id}"
+    return f"{what} · {dataset} · {score}{when}"
 
 
 def run_row(run: RunInfo) -> dict:
     """One table row for one saved run."""
-    train = run.config.get("train", {}) if isinstance(run.config.get("train"), dict) else {}
+    _, train = read_configs(run.config)
     metrics, status_info = run.metrics, run.status_info
     updated = status_info.get("updated")
     return {
         "run": run.run_id,
+        "name": run_label(run),
         "status": run.status,
-        "dataset": train.get("dataset", "?"),
+        "dataset": DATASET_NAMES.get(train.dataset, train.dataset) if train else "?",
         "model": model_summary(run.config),
         "training": training_summary(run.config),
         "accuracy": metrics.get("test_accuracy"),

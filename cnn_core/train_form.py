@@ -1,23 +1,57 @@
-"""The Train page's form as plain data: defaults from a preset, and values -> configs or messages.
+"""The Train page's form as plain data: labels, human names for choices, values -> configs or messages.
 
-    values = form_defaults("fast")              # {"iterations": 1400, "conv_channels": "32, 64", ...}
-    model, train, errors = parse_form(values)   # errors: {"iterations": "iterations must be ..."}
+    values = form_defaults("fast")              # {"iterations": 1200, "conv_channels": "32, 64", ...}
+    model, train, errors = parse_form(values)   # errors: {"iterations": "Iterations must be ..."}
 
-The configs validate themselves (``ValueError`` naming the field); this module only turns the
-form's strings into values and each failure into a message for the field it is about, so the page
-can show it beside that field instead of raising.
+The configs validate themselves (``ValueError`` naming the field in code words); this module
+turns the form's strings into values, checks every field on its own so that all problems show at
+once, and rewrites each message in the words the form shows (``LABELS``), never the config's names.
 """
 from __future__ import annotations
+
+import dataclasses
+import re
 
 from cnn_core.model import ModelConfig, matched_mlp
 from cnn_core.training import PRESETS, TrainConfig
 
 NETWORKS = {"cnn": "CNN (the seed's)", "mlp": "Fully connected, same parameter count"}
 MODEL_FIELDS = ("conv_channels", "kernel_size", "pool_size", "hidden_units", "init_stddev")
-TRAIN_FIELDS = ("dataset", "iterations", "batch_size", "learning_rate", "optimizer", "schedule",
-                "warmup_fraction", "eval_every", "eval_images", "train_images", "seed", "device", "strategy")
-# Words that open a config's error message but are not form fields: where to show the message.
+# Every TrainConfig field, so a preset's value of a field the form does not show still reaches the run.
+TRAIN_FIELDS = tuple(field.name for field in dataclasses.fields(TrainConfig))
+# Each field's label on the form; error messages use the same words.
+LABELS = {
+    "network": "Network", "dataset": "Dataset", "train_images": "Training images", "seed": "Seed",
+    "conv_channels": "Conv channels", "kernel_size": "Kernel size", "pool_size": "Pool size",
+    "hidden_units": "Dense units", "init_stddev": "Initial weight std", "iterations": "Iterations",
+    "batch_size": "Batch size", "eval_every": "Test every", "eval_images": "Test images",
+    "learning_rate": "Learning rate", "optimizer": "Optimizer", "schedule": "Schedule",
+    "warmup_fraction": "Warm-up share", "device": "Device", "strategy": "Strategy", "precision": "Precision",
+}
+# What the menus show for each config value; the values themselves stay the config's strings.
+CHOICES = {
+    "preset": {"seed": "Seed: the tutorial's settings", "fast": "Fast: big batches, warm-up then cosine"},
+    "dataset": {"mnist": "MNIST (digits)", "fashion-mnist": "Fashion-MNIST (clothes)"},
+    "optimizer": {"adam": "Adam", "sgd": "SGD with momentum", "rmsprop": "RMSprop"},
+    "schedule": {"constant": "Constant", "warmup_cosine": "Warm-up then cosine"},
+    "device": {"auto": "Auto (GPU if any)", "cpu": "CPU", "gpu": "GPU"},
+    "strategy": {"default": "One device", "mirrored": "Mirrored over all GPUs",
+                 "multi-worker": "Multi-worker (machines in TF_CONFIG)"},
+    "precision": {"auto": "Auto (16-bit where native)", "float32": "32-bit float",
+                  "mixed_bfloat16": "Mixed bfloat16", "mixed_float16": "Mixed float16"},
+    "network": NETWORKS,
+}
+# Code words in config messages that are not form fields, and the field each one is about.
 MESSAGE_FIELDS = {"conv_blocks": "conv_channels", "channels": "conv_channels", "architecture": "network"}
+MESSAGE_WORDS = {"conv_blocks": "the number of blocks", "channels": "each block's channels"}
+FLOAT_FIELDS = ("init_stddev", "warmup_fraction")
+# The fields whose values the config's cross-field checks compare, by the field the error lands on.
+CLASHES = {"pool_size": ("conv_channels", "pool_size"), "train_images": ("train_images", "batch_size")}
+
+
+def choice_name(field: str, value) -> str:
+    """What a menu shows for ``value``: 'warmup_cosine' -> 'Warm-up then cosine'."""
+    return CHOICES.get(field, {}).get(value, str(value))
 
 
 def form_defaults(preset: str = "seed") -> dict:
@@ -37,7 +71,24 @@ def field_of(message: str) -> str:
     if " pooling shrink" in message:
         return "pool_size"
     first = MESSAGE_FIELDS.get(first, first)
-    return first if first in (*MODEL_FIELDS, *TRAIN_FIELDS, "network") else "form"
+    return first if first in LABELS else "form"
+
+
+def in_words(field: str, message: str) -> str:
+    """A config message in the form's words, opening with the field's label:
+    'train_images (10) must be at least batch_size (50)'
+    -> 'Training images (10) must be at least the batch size (50)'; big numbers get commas."""
+    def word(match: re.Match) -> str:
+        name = match.group(0)
+        if name in MESSAGE_WORDS:
+            return MESSAGE_WORDS[name]
+        return LABELS[name] if match.start() == 0 else f"the {LABELS[name].lower()}"
+    names = "|".join(sorted((*LABELS, *MESSAGE_WORDS), key=len, reverse=True))
+    message = re.sub(rf"\b({names})\b", word, message)
+    message = re.sub(r"(?<![\d.e-])\d{5,}\b", lambda m: f"{int(m.group(0)):,}", message)
+    if field in LABELS and not message.startswith(LABELS[field]):
+        return f"{LABELS[field]}: {message}"
+    return message[:1].upper() + message[1:]
 
 
 def parse_channels(text: str) -> tuple[int, ...]:
@@ -55,9 +106,6 @@ def parse_rate(text) -> float:
         raise ValueError(f"learning_rate must be a number such as 0.0001 or 1e-4, got {text!r}") from None
 
 
-FLOAT_FIELDS = ("init_stddev", "warmup_fraction")
-
-
 def whole(name: str, value):
     """A whole-number float from a number input becomes an int, except in the float fields."""
     if name not in FLOAT_FIELDS and isinstance(value, float) and value.is_integer():
@@ -65,29 +113,65 @@ def whole(name: str, value):
     return value
 
 
+def field_errors(config_class, values: dict) -> dict[str, str]:
+    """Each field checked on its own against the defaults, so every bad field is found in one go."""
+    errors = {}
+    for name, value in values.items():
+        try:
+            config_class(**{name: value})
+        except ValueError as error:
+            if not is_clash(str(error)):  # A clash with another field's default is no error of this one.
+                errors[name] = str(error)
+    return errors
+
+
+def is_clash(message: str) -> bool:
+    """Whether a config message is about two fields together rather than one field's value."""
+    return " pooling shrink" in message or " must be at least " in message
+
+
 def parse_form(values: dict, gpu_count: int = 0) -> tuple[ModelConfig | None, TrainConfig | None, dict]:
-    """Configs from the form's values, or None and ``{field: message}`` for each problem found."""
+    """Configs from the form's values, or None and ``{field: message}`` for every problem found."""
     errors: dict[str, str] = {}
-    model = train = None
     model_values = {name: whole(name, values[name]) for name in MODEL_FIELDS if name != "conv_channels"}
-    try:
-        model_values["conv_channels"] = parse_channels(values["conv_channels"])
-        model = ModelConfig(**model_values)
-    except ValueError as error:
-        errors[field_of(str(error))] = str(error)
-    if model is not None and values.get("network") == "mlp":
+    train_values = {name: whole(name, values[name]) for name in TRAIN_FIELDS}
+    for name, parse in (("conv_channels", parse_channels), ("learning_rate", parse_rate)):
+        try:
+            (model_values if name in MODEL_FIELDS else train_values)[name] = parse(values[name])
+        except ValueError as error:
+            errors[name] = str(error)
+    good_model = {k: v for k, v in model_values.items() if k not in errors}
+    good_train = {k: v for k, v in train_values.items() if k not in errors}
+    errors.update(field_errors(ModelConfig, good_model))
+    errors.update(field_errors(TrainConfig, good_train))
+    if values.get("device") == "gpu" and gpu_count == 0:
+        errors["device"] = "GPU was chosen but TensorFlow sees no GPU here; choose Auto or CPU"
+    # Clashes between fields (too many pools for the image, fewer images than a batch) are looked
+    # for among the fields that are fine on their own, so they show with the other problems.
+    model = train = None
+    single = set(errors)
+    for config_class, good in ((ModelConfig, good_model), (TrainConfig, good_train)):
+        try:
+            built = config_class(**{k: v for k, v in good.items() if k not in single})
+        except ValueError as error:
+            field = field_of(str(error))
+            # A clash with a field that is itself wrong was measured against that field's default.
+            if not single & set(CLASHES.get(field, ())):
+                errors.setdefault(field, str(error))
+            continue
+        model, train = (built, train) if config_class is ModelConfig else (model, built)
+    if model is not None and not errors and values.get("network") == "mlp":
         try:
             model = matched_mlp(model)
         except ValueError as error:  # The CNN is too big for an MLP within the size limits.
-            model, errors["network"] = None, f"no fully connected net matches this CNN's size: {error}"
-    train_values = {name: whole(name, values[name]) for name in TRAIN_FIELDS}
-    try:
-        train_values["learning_rate"] = parse_rate(values["learning_rate"])
-        train = TrainConfig(**train_values)
-    except ValueError as error:
-        errors[field_of(str(error))] = str(error)
-    if values.get("device") == "gpu" and gpu_count == 0:
-        errors["device"] = "device 'gpu' was chosen but TensorFlow sees no GPU here; choose auto or cpu"
+            errors["network"] = f"no fully connected net matches this CNN's size: {error}"
     if errors:
-        return None, None, errors
+        return None, None, {field: in_words(field, message) for field, message in errors.items()}
     return model, train, {}
+
+
+def error_list(errors: dict[str, str]) -> str:
+    """All problems as one Markdown list, in the form's order, for a single message under the form."""
+    order = list(LABELS)
+    ranked = sorted(errors.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    return "\n".join(f"- {message}" for _, message in ranked)

@@ -1,14 +1,11 @@
-"""Figures, the run table and the Train form's parsing: pure functions, checked on small inputs."""
+"""Figures and the run table: pure functions, checked on small inputs."""
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from cnn_core.model import ModelConfig, matched_mlp
 from cnn_core.plots import (accuracy_figure, confusion_figure, confusion_matrix, loss_figure,
                             misclassified_figure, overlay_figure, thin)
-from cnn_core.run_table import run_table
-from cnn_core.train_form import field_of, form_defaults, parse_form
-from cnn_core.training import PRESETS, ProgressRecord, TrainConfig
+from cnn_core.training import ProgressRecord
 
 
 def history(steps=1000, every=250):
@@ -41,10 +38,33 @@ def test_thin_keeps_the_ends_and_the_order():
     assert len(kept) == 100 and kept[0] == 0 and kept[-1] == 4999 and kept == sorted(kept)
 
 
-def test_overlay_has_a_test_and_a_train_line_per_run():
-    figure = overlay_figure({"a": history(), "b": history(500)})
-    assert [trace.name for trace in figure.data] == ["a test", "a train", "b test", "b train"]
+def test_overlay_has_a_test_and_a_train_line_per_run_named_as_people_remember_it():
+    labels = {"run-a": "seed CNN · MNIST · 97.1% · 15:44", "run-b": "fast MLP 420 · MNIST · 97.9% · 16:02"}
+    figure = overlay_figure({"run-a": history(), "run-b": history(500)}, labels)
+    assert [trace.name for trace in figure.data] == [
+        "seed CNN · MNIST · 97.1% · 15:44, test", "seed CNN · MNIST · 97.1% · 15:44, train",
+        "fast MLP 420 · MNIST · 97.9% · 16:02, test", "fast MLP 420 · MNIST · 97.9% · 16:02, train"]
     assert figure.data[0].line.color == figure.data[1].line.color != figure.data[2].line.color
+    # Two runs with the same name still get a line each (the figure is keyed by run id).
+    same = overlay_figure({"run-a": history(), "run-b": history()}, {"run-a": "x", "run-b": "x"})
+    assert len(same.data) == 4 and same.data[0].legendgroup != same.data[2].legendgroup
+
+
+def test_the_accuracy_chart_names_its_slice_and_marks_the_full_test_accuracy():
+    figure = accuracy_figure(history(), eval_images=500, final_accuracy=0.9672)
+    live, final = figure.data
+    assert live.name == "live, on a 500-image test slice"
+    assert list(final.y) == [0.9672, 0.9672] and list(final.x) == [1, 1000] and final.line.dash == "dash"
+    assert final.name == "final, all 10,000 test images: 96.72%"
+    assert len(accuracy_figure(history()).data) == 1  # a live run has no final figure yet
+
+
+def test_a_single_point_gets_whole_number_iteration_ticks():
+    one = [{"step": 250, "train_loss": 0.5, "test_loss": 0.4, "test_accuracy": 0.9}]
+    for figure in (loss_figure(one), accuracy_figure(one)):
+        axis = figure.layout.xaxis
+        assert axis.dtick == 1 and list(axis.range) == [249, 251], axis
+    assert loss_figure(history()).layout.xaxis.dtick is None  # long runs keep Plotly's own ticks
 
 
 def test_confusion_matrix_counts_true_rows_and_predicted_columns():
@@ -66,41 +86,6 @@ def test_misclassified_grid_shows_only_the_mistakes_with_their_titles():
     assert [a.text for a in figure.layout.annotations] == ["<b>5</b> / 3", "<b>1</b> / 7"]
     tiles = set(np.unique(figure.data[0].z[~np.isnan(figure.data[0].z)]))
     assert tiles == {3, 7}  # The pixels of images 3 and 7, nothing else.
-
-
-def test_run_table_summarises_each_run(run_store):
-    good = run_store.create({"model": ModelConfig().to_dict(), "train": TrainConfig(iterations=1400, batch_size=128).to_dict()})
-    run_store.write_metrics(good, {"test_accuracy": 0.99, "seconds": 61.5, "images_per_second": 1234.0,
-                                   "device": "/CPU:0"})
-    broken = run_store.create({"model": {"kernel_size": -3}, "train": {}})
-    runs, _ = run_store.list_runs()
-    table = run_table(runs).set_index("run")
-    assert table.loc[good, "model"].startswith("CNN conv3x3 32-64") and "1,400 steps x 128" in table.loc[good, "training"]
-    assert table.loc[good, "accuracy"] == 0.99 and table.loc[good, "device"] == "/CPU:0"
-    assert table.loc[broken, "model"] == "unreadable model config" and np.isnan(table.loc[broken, "accuracy"])
-    assert list(run_table([]).columns)[:3] == ["run", "status", "accuracy"]
-    assert run_table(runs, live_status={broken: "running"}).set_index("run").loc[broken, "status"] == "running"
-
-
-def test_form_defaults_parse_back_to_the_presets():
-    for name, preset in PRESETS.items():
-        model, train, errors = parse_form(form_defaults(name))
-        assert errors == {} and train == preset and model == ModelConfig()
-
-
-def test_form_errors_land_on_the_field_they_are_about():
-    values = {**form_defaults(), "iterations": -1, "learning_rate": "fast", "conv_channels": "8, 8, 8", "pool_size": 4}
-    model, train, errors = parse_form(values)
-    assert model is None and train is None
-    assert set(errors) == {"iterations", "pool_size"} or set(errors) == {"learning_rate", "pool_size"}
-    assert "shrink the 28x28 image" in errors["pool_size"]
-    assert "device" in parse_form({**form_defaults(), "device": "gpu"}, gpu_count=0)[2]
-    assert field_of("train_images (10) must be at least batch_size (50)") == "train_images"
-    assert field_of("channels must be an integer from 1 to 256, got 0") == "conv_channels"
-
-
-def test_the_mlp_choice_builds_the_matched_fully_connected_net():
-    model, _, errors = parse_form({**form_defaults(), "network": "mlp"})
-    assert errors == {} and model == matched_mlp(ModelConfig())
-    _, _, errors = parse_form({**form_defaults(), "network": "mlp", "conv_channels": "256, 256", "pool_size": 1})
-    assert "no fully connected net matches" in errors["network"]
+    # The grid keeps to the top of its box: no empty band between the heading and the first row.
+    assert figure.layout.yaxis.constraintoward == "top" and figure.layout.margin.t == 0
+    assert figure.layout.height <= 120  # one row: was 140 px for a 40-px-high mosaic

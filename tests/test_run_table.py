@@ -1,0 +1,51 @@
+"""The saved-runs table and run names: summaries, a dash-ready NaN for missing figures, names people remember."""
+from pathlib import Path
+
+import numpy as np
+
+from cnn_core.model import ModelConfig, matched_mlp
+from cnn_core.run_table import preset_of, run_label, run_table, training_summary
+from cnn_core.runs import RunInfo
+from cnn_core.training import PRESETS, TrainConfig
+
+
+def run(run_id="20261129-154430-725db0", status="completed", model=None, train=None, metrics=None):
+    config = {"model": (model or ModelConfig()).to_dict() if not isinstance(model, dict) else model,
+              "train": (train or TrainConfig()).to_dict() if not isinstance(train, dict) else train}
+    return RunInfo(run_id, Path("/nonexistent") / run_id, status, config, metrics or {}, {})
+
+
+def test_run_table_summarises_each_run():
+    good = run(train=TrainConfig(iterations=1400, batch_size=128),
+               metrics={"test_accuracy": 0.99, "seconds": 61.5, "images_per_second": 1234.0, "device": "/CPU:0"})
+    broken = run("20261129-160000-aaaaaa", "failed", model={"kernel_size": -3}, train={})
+    table = run_table([good, broken]).set_index("run")
+    row = table.loc[good.run_id]
+    assert row["model"].startswith("CNN conv3x3 32-64") and row["training"] == "Adam 1e-4 constant, 1,400 steps x 128"
+    assert row["accuracy"] == 0.99 and row["device"] == "/CPU:0" and row["dataset"] == "MNIST"
+    assert table.loc[broken.run_id, "model"] == "unreadable model config"
+    # Missing figures are NaN (the page shows a dash), never the string "None".
+    assert np.isnan(table.loc[broken.run_id, "accuracy"]) and np.isnan(table.loc[broken.run_id, "duration_s"])
+    assert "None" not in table.astype(str).to_string().replace("NaN", "")
+    assert list(run_table([]).columns)[:4] == ["run", "name", "status", "accuracy"]
+    assert run_table([broken], live_status={broken.run_id: "running"}).loc[0, "status"] == "running"
+
+
+def test_training_summary_uses_human_names():
+    assert training_summary({"train": PRESETS["fast"].to_dict()}) == "Adam 4e-3 warm-up+cosine, 1,200 steps x 128"
+    assert training_summary({"train": {"iterations": -1}}) == "unreadable training config"
+
+
+def test_runs_are_named_by_preset_network_dataset_accuracy_and_time():
+    assert run_label(run(metrics={"test_accuracy": 0.96724})) == "seed CNN · MNIST · 96.7% · 15:44"
+    fast_fashion = TrainConfig(**{**PRESETS["fast"].to_dict(), "dataset": "fashion-mnist", "seed": 3})
+    assert run_label(run(train=fast_fashion, model=matched_mlp(ModelConfig()), metrics={"test_accuracy": 0.881})) \
+        == "fast MLP 420 · Fashion-MNIST · 88.1% · 15:44"
+    custom = run(status="failed", model=ModelConfig(conv_channels=(16, 32)), train=TrainConfig(iterations=30))
+    assert run_label(custom) == "custom CNN 16-32 · MNIST · failed · 15:44"
+    assert run_label(run("my-run", model={"kernel_size": -3})) == "seed ? · MNIST · completed · my-run"
+
+
+def test_preset_ignores_seed_device_and_dataset():
+    assert preset_of(TrainConfig(seed=7, device="cpu")) == "seed"
+    assert preset_of(TrainConfig(batch_size=64)) == "custom"
