@@ -16,7 +16,7 @@ from cnn_core.plots import (accuracy_figure, confusion_figure, confusion_matrix,
                             misclassified_figure, overlay_figure)
 from cnn_core.run_table import run_table
 from cnn_core.runs import RunError, check_run_id
-from cnn_core.train_form import NETWORKS, form_defaults, parse_form
+from cnn_core.train_form import LABELS, NETWORKS, choice_name, error_list, form_defaults, parse_form
 from cnn_core.training import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from pages.shared import dataset_or_stop, ensure_app_navigation, job_manager, run_store
 
@@ -24,10 +24,18 @@ RUN_PARAM = "run"  # query-string key holding the watched run's id
 ACTIVE = ("queued", "running")
 IDLE_POLL_SECONDS = 3  # how often an idle Train page looks for a job another visitor launched
 CHART_SECONDS = 3  # seconds between redraws of the live charts (see live_view)
+RUN_COLUMNS = ("name", "status", "accuracy", "dataset", "duration_s", "device", "model", "training")
+FIELD_WIDTH = 190  # pixels per form field: room for "Warm-up then cosine" and a number's +/- buttons
 
 
 def key(field: str) -> str:
     return f"train_{field}"
+
+
+def choose(field: str, options, width: int = FIELD_WIDTH) -> None:
+    """A menu for one config field that shows human names; its value stays the config's string."""
+    st.selectbox(LABELS[field], options, key=key(field), width=width,
+                 format_func=lambda value: choice_name(field, value))
 
 
 def apply_preset() -> None:
@@ -37,64 +45,55 @@ def apply_preset() -> None:
 
 
 def config_form() -> None:
-    """The model and training form; a valid submit puts a job in the process-wide queue."""
-    st.selectbox("Preset", list(PRESETS), key=key("preset"), on_change=apply_preset,
-                 help="seed: the tutorial's settings. fast: bigger batches and a warmed-up cosine schedule.")
+    """The model and training form; a valid submit puts a job in the process-wide queue.
+
+    Fields sit in rows that wrap (a fixed width each), so every label, menu and +/- button stays
+    whole from a 1024-px projector to a wide monitor; problems show together in one box below.
+    """
+    st.selectbox("Preset", list(PRESETS), key=key("preset"), on_change=apply_preset, width=FIELD_WIDTH + 120,
+                 format_func=lambda name: choice_name("preset", name),
+                 help="Seed: the tutorial's settings. Fast: bigger batches and a warmed-up cosine schedule.")
     for field, value in form_defaults(st.session_state[key("preset")]).items():
         st.session_state.setdefault(key(field), value)
-    slots = {}
     with st.form("train_form", border=True):
-        data, network, training = st.columns(3)
-        with data:
-            st.markdown("**Data and network**")
-            st.selectbox("Dataset", list(DATASETS), key=key("dataset"))
-            st.radio("Network", list(NETWORKS), format_func=NETWORKS.get, key=key("network"),
+        st.markdown("**Data and network**")
+        with st.container(horizontal=True, gap="small"):
+            choose("dataset", list(DATASETS), width=FIELD_WIDTH + 20)
+            st.number_input(LABELS["train_images"], step=1000, key=key("train_images"), width=FIELD_WIDTH,
+                            help="0 uses all 60,000; fewer makes a quick run.")
+            st.number_input(LABELS["seed"], step=1, key=key("seed"), width=FIELD_WIDTH)
+            st.radio(LABELS["network"], list(NETWORKS), format_func=NETWORKS.get, key=key("network"),
                      help="The fully connected net is sized to the CNN below, to compare them at equal size.")
-            slots["network"] = st.empty()
-            st.number_input("Training images (0 = all 60,000)", step=1000, key=key("train_images"))
-            slots["train_images"] = st.empty()
-            st.number_input("Seed", step=1, key=key("seed"))
-            slots["seed"] = st.empty()
-        with network:
-            st.markdown("**CNN**")
-            st.text_input("Conv channels, one block each", key=key("conv_channels"))
-            slots["conv_channels"] = st.empty()
-            for field, label in (("kernel_size", "Kernel size"), ("pool_size", "Pool size"),
-                                 ("hidden_units", "Dense units")):
-                st.number_input(label, step=1, key=key(field))
-                slots[field] = st.empty()
-            st.number_input("Initial weight std", step=0.01, format="%.3f", key=key("init_stddev"))
-            slots["init_stddev"] = st.empty()
-        with training:
-            st.markdown("**Training**")
-            left, right = st.columns(2)
-            for column, field, label in ((left, "iterations", "Iterations"), (right, "batch_size", "Batch size"),
-                                         (left, "eval_every", "Test every"), (right, "eval_images", "Test images")):
-                with column:
-                    st.number_input(label, step=1, key=key(field))
-                    slots[field] = st.empty()
-            with left:
-                st.text_input("Learning rate", key=key("learning_rate"))
-                slots["learning_rate"] = st.empty()
-                st.selectbox("Optimizer", OPTIMIZERS, key=key("optimizer"))
-            with right:
-                st.selectbox("Schedule", SCHEDULES, key=key("schedule"))
-                st.number_input("Warm-up share", step=0.05, format="%.2f", key=key("warmup_fraction"))
-                slots["warmup_fraction"] = st.empty()
-                st.selectbox("Device", ("auto", "cpu", "gpu"), key=key("device"))
-                slots["device"] = st.empty()
-        gpus = gpu_names()
-        if len(gpus) > 1:
-            st.selectbox("Strategy", ("default", "mirrored"), key=key("strategy"))
-        slots["form"] = st.empty()
+        st.markdown("**CNN**")
+        with st.container(horizontal=True, gap="small"):
+            st.text_input(LABELS["conv_channels"], key=key("conv_channels"), width=FIELD_WIDTH,
+                          help="One conv block per number, e.g. 32, 64.")
+            for field in ("kernel_size", "pool_size", "hidden_units"):
+                st.number_input(LABELS[field], step=1, key=key(field), width=FIELD_WIDTH)
+            st.number_input(LABELS["init_stddev"], step=0.01, format="%.3f", key=key("init_stddev"), width=FIELD_WIDTH)
+        st.markdown("**Training**")
+        with st.container(horizontal=True, gap="small"):
+            for field in ("iterations", "batch_size"):
+                st.number_input(LABELS[field], step=1, key=key(field), width=FIELD_WIDTH)
+            st.text_input(LABELS["learning_rate"], key=key("learning_rate"), width=FIELD_WIDTH)
+            choose("optimizer", OPTIMIZERS)
+            choose("schedule", SCHEDULES)
+            st.number_input(LABELS["warmup_fraction"], step=0.05, format="%.2f", key=key("warmup_fraction"),
+                            width=FIELD_WIDTH, help="Share of the iterations spent warming up (warm-up schedule only).")
+            for field in ("eval_every", "eval_images"):
+                st.number_input(LABELS[field], step=1, key=key(field), width=FIELD_WIDTH)
+            choose("device", ("auto", "cpu", "gpu"))
+            gpus = gpu_names()
+            if len(gpus) > 1:
+                choose("strategy", ("default", "mirrored"))
+        problems = st.empty()
         submitted = st.form_submit_button("Launch training", type="primary", key=key("launch"))
     if not submitted:
         return
     values = {field: st.session_state[key(field)] for field in form_defaults()}
     model, train, errors = parse_form(values, gpu_count=len(gpus))
-    for field, message in errors.items():
-        slots.get(field, slots["form"]).error(message)
     if errors:
+        problems.error("Fix these, then launch again:\n" + error_list(errors))
         return
     job = job_manager().submit(model, train)
     st.session_state[key("launched")] = f"Run {job.run_id} {'started' if job.status == 'running' else 'queued'}."
@@ -230,8 +229,11 @@ def results(run_id: str) -> None:
     if len(predictions) != len(dataset.test_labels):
         st.warning("The saved predictions do not match the test set; the confusion matrix is not shown.")
         return
-    st.metric("Full test accuracy", f"{accuracy:.2%}",
-              help=f"On all {len(predictions):,} test images, after {info.metrics.get('steps', 0):,} steps.")
+    slice_size = info.config.get("train", {}).get("eval_images", 500)
+    st.metric(f"Full test accuracy (all {len(predictions):,} test images)", f"{accuracy:.2%}",
+              help=f"After {info.metrics.get('steps', 0):,} steps. The live chart above measures accuracy on "
+                   f"a rotating {slice_size:,}-image slice of the test set, so it can differ by a point or so; "
+                   "the dashed line there marks this figure.")
     left, right = st.columns([2, 3])
     left.plotly_chart(confusion_figure(confusion_matrix(dataset.test_labels, predictions), dataset.class_names),
                       key=key("confusion"))
@@ -284,16 +286,26 @@ def saved_runs() -> None:
         st.info("No saved runs yet: launch one above.")
         return
     table = run_table(runs, {job.run_id: job.status for job in job_manager().jobs()})
+    # The name says what each run was; the long summaries come last and get the room that is left,
+    # so that the table fits the page at 1024 px. Missing figures show as a dash, not "None".
     event = st.dataframe(
         table, key=key("runs_table"), on_select="rerun", selection_mode="multi-row", hide_index=True,
-        column_config={"accuracy": st.column_config.NumberColumn(format="percent"),
-                       "duration_s": st.column_config.NumberColumn("duration (s)", format="%.0f"),
-                       "images_per_s": st.column_config.NumberColumn("images/s", format="%.0f")})
+        placeholder="—", column_order=RUN_COLUMNS,
+        column_config={"name": st.column_config.TextColumn("run", width="medium", help="Preset and network, "
+                                                           "dataset, accuracy, launch time"),
+                       "status": st.column_config.TextColumn(width="small"),
+                       "accuracy": st.column_config.NumberColumn(format="percent", width="small"),
+                       "dataset": st.column_config.TextColumn(width="small"),
+                       "duration_s": st.column_config.NumberColumn("time (s)", format="%.0f", width="small"),
+                       "device": st.column_config.TextColumn(width="small"),
+                       "model": st.column_config.TextColumn("network", width="medium"),
+                       "training": st.column_config.TextColumn(width="medium")})
     chosen = [table["run"].iloc[row] for row in event.selection.rows]
     if not chosen:
         st.caption("Select runs in the table to overlay their loss curves, download or delete them.")
         return
-    st.plotly_chart(overlay_figure({run_id: run_store().read_history(run_id) for run_id in chosen}),
+    names = dict(zip(table["run"], table["name"]))
+    st.plotly_chart(overlay_figure({run_id: run_store().read_history(run_id) for run_id in chosen}, names),
                     key=key("overlay"))
     run_actions(st.selectbox("Act on", chosen, key=key("act_on")) if len(chosen) > 1 else chosen[0])
 
