@@ -14,12 +14,12 @@ PAGES = [("pages/train.py", "Train", ":material/model_training:"),
 
 
 def home() -> None:
-    """What CNN Lab is, and what it found: datasets, devices, the shipped model, saved runs."""
+    """What CNN Lab is, and what it found: datasets, devices, the shipped models, saved runs."""
     from cnn_core.data import available
-    from cnn_core.devices import describe_hardware, list_devices
-    from cnn_core.inference import DEFAULT_MODEL, default_metadata
-    from pages.shared import job_manager, run_store
+    from cnn_core.inference import default_metadata, shipped_choices
+    from pages.shared import device_report, launcher, presenter_login, run_store
 
+    presenter_login()
     st.title("CNN Lab")
     st.markdown(
         "Train the convolutional network of the classic TensorFlow MNIST tutorial, watch it learn, "
@@ -29,21 +29,27 @@ def home() -> None:
     with left:
         st.subheader("Data")
         for name, where in available().items():
-            st.markdown(f"**{name}**: `{where}`")
+            st.markdown(f"**{name}**: {where}")
     with middle:
         st.subheader("Devices")
-        st.write(describe_hardware())
-        st.caption(", ".join(d.name for d in list_devices()))
+        report = device_report()
+        if report is None:
+            st.write("Asking a worker process which devices TensorFlow sees...")
+        else:
+            st.write(report.error or report.summary)
+            st.caption(", ".join(name for name, _, _ in report.devices))
     with right:
         st.subheader("Models")
+        shipped = shipped_choices()
         metadata = default_metadata()
-        if DEFAULT_MODEL.is_file() and metadata:
+        if shipped and metadata:
             st.markdown(f"Shipped seed CNN: **{metadata.get('test_accuracy', 0):.2%}** on the 10,000 test digits.")
         else:
             st.warning("The shipped model is missing: train one on the Train page.")
         runs, problems = run_store().list_runs()
-        st.markdown(f"**{len(runs)}** saved run(s); {len(job_manager().running())} training now, "
-                    f"{len(job_manager().queued())} queued.")
+        queue = launcher()
+        st.markdown(f"**{len(runs)}** saved run(s); {len(queue.running())} training now, "
+                    f"{len(queue.queue())} queued.")
         for problem in problems:
             st.caption(f"Skipped: {problem}")
     st.divider()

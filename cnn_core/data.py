@@ -177,8 +177,12 @@ def locate(name: str) -> tuple[str, Path | None]:
 
 
 @functools.lru_cache(maxsize=None)
-def load_dataset(name: str = "mnist") -> Dataset:
-    """Load a dataset once per process; raises DataError with where we looked if it cannot."""
+def load_dataset(name: str = "mnist", allow_download: bool = True) -> Dataset:
+    """Load a dataset once per process; raises DataError with where we looked if it cannot.
+
+    ``allow_download=False`` never falls back to Keras' download (which imports TensorFlow): the
+    web server passes it, and has a worker process download instead (``cnn_core.fetch``).
+    """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     kind, path = locate(name)
@@ -186,6 +190,9 @@ def load_dataset(name: str = "mnist") -> Dataset:
         arrays = load_idx_folder(path)
     elif kind == "npz":
         arrays = load_npz(path)
+    elif not allow_download:
+        looked = ", ".join(str(d) for d in search_dirs(name))
+        raise DataError(f"{name} is not on this machine (looked in: {looked}); it needs a download first")
     else:
         try:
             arrays = keras_download(name)

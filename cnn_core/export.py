@@ -106,3 +106,23 @@ def export_serving(model, config: ModelConfig, folder: Path, write) -> dict[str,
     write(Path(folder) / "weights.npz", weights_bytes(weights))
     write(Path(folder) / "model.tflite", litert_bytes(weights, config.pool_size))
     return weights
+
+
+def export_folder(folder: Path) -> None:
+    """(Re)write a model folder's serving files from its model.keras and its config (meta.json or config.json)."""
+    import json
+
+    from cnn_core.runs import atomic_write_bytes, load_model_file
+
+    folder = Path(folder)
+    meta_path = folder / "meta.json" if (folder / "meta.json").is_file() else folder / "config.json"
+    config = ModelConfig.from_dict(json.loads(meta_path.read_text())["model"])
+    export_serving(load_model_file(folder / "model.keras"), config, folder, atomic_write_bytes)
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name in sys.argv[1:] or ["models/seed-mnist"]:
+        export_folder(Path(name))
+        print(f"exported {name}: weights.npz, model.tflite")

@@ -1,11 +1,14 @@
-"""Models to use and fast single-image prediction.
+"""Which models there are to use, and what a prediction is. Never imports TensorFlow at import time.
 
-A model is named by a key: ``"default"`` for the model this project ships in ``models/``, or a
-run id from ``runs/``. ``Predictor`` wraps a loaded Keras model in a compiled forward pass, so one
-image costs about a millisecond instead of ``model.predict``'s set-up.
+A model is named by a key: ``"default"`` for the seed CNN this project ships in ``models/seed-mnist/``,
+the name of another folder under ``models/`` (``"mlp-mnist"``), or a run id from ``runs/``. Each is a
+*model folder* holding what the training worker exports (see ``cnn_core.export``): ``model.keras``
+for downloads and the command line, ``model.tflite`` and ``weights.npz`` for the web server, which
+serves them through LiteRT (``cnn_core.serving``). A shipped folder also holds ``meta.json``: its
+config, accuracy and the command that made it.
 
-    predictor = Predictor(load_model("default"))
-    predictor.predict(image28)   # -> Prediction(label=7, probabilities=array([...]), ...)
+``Predictor`` is the TensorFlow forward pass of a Keras model, kept for the command line and as the
+reference the LiteRT model is tested against.
 """
 from __future__ import annotations
 
@@ -19,18 +22,21 @@ from cnn_core.data import DATASETS
 from cnn_core.runs import RunError, RunStore, load_model_file
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = MODELS_DIR / "seed-mnist.keras"
-DEFAULT_METADATA = MODELS_DIR / "seed-mnist.json"
 DEFAULT_KEY = "default"
+DEFAULT_FOLDER = MODELS_DIR / "seed-mnist"
+DEFAULT_MODEL = DEFAULT_FOLDER / "model.keras"
+DEFAULT_METADATA = DEFAULT_FOLDER / "meta.json"
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A model a user can pick: its key, a label for menus, the dataset it was trained on."""
+    """A model a user can pick: its key, a label for menus, the dataset it was trained on, its folder."""
 
     key: str
     label: str
     dataset: str = "mnist"
+    folder: Path | None = None
+    architecture: str = "cnn"
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -54,39 +60,83 @@ class Prediction:
         return self.class_names[self.label]
 
 
-def default_metadata() -> dict:
-    """The shipped model's metadata (config, accuracy, the command that made it), or {}."""
+def read_metadata(folder: Path) -> dict:
+    """A shipped model folder's meta.json, or {} when it is missing or broken."""
     try:
-        return json.loads(DEFAULT_METADATA.read_text())
+        value = json.loads((folder / "meta.json").read_text())
     except (OSError, ValueError):
         return {}
+    return value if isinstance(value, dict) else {}
 
 
-def model_choices(store: RunStore | None = None) -> list[ModelChoice]:
-    """The shipped model (if present) and every saved run that has a model, newest first."""
+def default_metadata() -> dict:
+    """The shipped seed CNN's metadata (config, accuracy, the command that made it), or {}."""
+    return read_metadata(DEFAULT_FOLDER)
+
+
+def describe_network(model: dict) -> str:
+    """'seed CNN' / 'CNN 32-64-64' / 'MLP 784-420-10' from a model config dict."""
+    if model.get("architecture") == "mlp":
+        return f"MLP 784-{model.get('hidden_units', '?')}-10"
+    channels = model.get("conv_channels") or []
+    if list(channels) == [32, 64] and model.get("kernel_size", 3) == 3 and model.get("hidden_units", 100) == 100:
+        return "seed CNN"
+    return "CNN " + "-".join(str(c) for c in channels)
+
+
+def shipped_choices() -> list[ModelChoice]:
+    """Every servable folder under models/, the seed CNN first."""
     choices = []
-    if DEFAULT_MODEL.is_file():
-        accuracy = default_metadata().get("test_accuracy")
-        suffix = f", {accuracy:.2%} test accuracy" if accuracy else ""
-        choices.append(ModelChoice(DEFAULT_KEY, f"Shipped seed CNN (MNIST{suffix})"))
-    runs, _ = (store or RunStore()).list_runs()
-    for run in runs:
-        if run.has_model and run.status in ("completed", "stopped"):
-            dataset = run.config.get("train", {}).get("dataset", "mnist")
-            accuracy = run.metrics.get("test_accuracy")
-            score = f", {accuracy:.2%}" if accuracy is not None else ""
-            choices.append(ModelChoice(run.run_id, f"Run {run.run_id} ({dataset}{score}, {run.status})", dataset))
+    folders = sorted(MODELS_DIR.glob("*/meta.json"), key=lambda path: path.parent != DEFAULT_FOLDER)
+    for meta_path in folders:
+        folder = meta_path.parent
+        if not all((folder / name).is_file() for name in ("model.tflite", "weights.npz")):
+            continue
+        meta = read_metadata(folder)
+        model, dataset = meta.get("model", {}), meta.get("dataset", "mnist")
+        accuracy = meta.get("test_accuracy")
+        score = f", {accuracy:.2%}" if isinstance(accuracy, (int, float)) else ""
+        key = DEFAULT_KEY if folder == DEFAULT_FOLDER else folder.name
+        choices.append(ModelChoice(key, f"Shipped {describe_network(model)} ({dataset}{score})", dataset, folder,
+                                   model.get("architecture", "cnn")))
     return choices
 
 
-def load_model(key: str = DEFAULT_KEY, store: RunStore | None = None):
-    """Load the shipped model or a run's model (safe mode on); RunError when it cannot."""
+def run_choice(run) -> ModelChoice:
+    """A saved run as a menu entry: 'seed CNN · mnist · 98.9% · run 20261129-…'."""
+    dataset = run.train.get("dataset", "mnist")
+    accuracy = run.metrics.get("test_accuracy")
+    score = f" · {accuracy:.1%}" if accuracy is not None else ""
+    stopped = " · stopped early" if run.status == "stopped" else ""
+    return ModelChoice(run.run_id, f"{describe_network(run.config['model'])} · {dataset}{score}{stopped} · run {run.run_id}",
+                       dataset, run.path, run.config["model"].get("architecture", "cnn"))
+
+
+def model_choices(store: RunStore | None = None) -> list[ModelChoice]:
+    """The shipped models and every saved run the server can serve, newest first."""
+    runs, _ = (store or RunStore()).list_runs()
+    return shipped_choices() + [run_choice(run) for run in runs
+                                if run.servable and run.status in ("completed", "stopped")]
+
+
+def model_folder(key: str = DEFAULT_KEY, store: RunStore | None = None) -> Path:
+    """The folder of the shipped model or saved run named ``key``; RunError when there is none."""
     if key == DEFAULT_KEY:
         if not DEFAULT_MODEL.is_file():
             raise RunError(f"the shipped model {DEFAULT_MODEL} is missing; train one with "
                            "`python -m cnn_core train --preset fast` and pick its run")
-        return load_model_file(DEFAULT_MODEL)
-    return (store or RunStore()).load_model(key)
+        return DEFAULT_FOLDER
+    shipped = MODELS_DIR / key
+    if key.replace("-", "").isalnum() and (shipped / "meta.json").is_file() and not shipped.is_symlink():
+        return shipped
+    store = store or RunStore()
+    store.read(key)  # RunError for a missing, broken or symlinked run.
+    return store.path(key)
+
+
+def load_model(key: str = DEFAULT_KEY, store: RunStore | None = None):
+    """Load the Keras model of the shipped model or a run (safe mode on); RunError when it cannot."""
+    return load_model_file(model_folder(key, store) / "model.keras")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

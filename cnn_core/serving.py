@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_core.data import DATASETS
-from cnn_core.inference import Prediction, softmax
+from cnn_core.inference import ModelChoice, Prediction, softmax
 
 MAX_MODEL_BYTES = 64 * 2**20      # model.tflite: the 3-block CNN at 256 channels is ~20 MB
 MAX_WEIGHTS_BYTES = 64 * 2**20    # weights.npz, and the sum of its arrays once unpacked
@@ -162,3 +162,10 @@ def as_batch(images) -> np.ndarray:
     if array.ndim != 3 or array.shape[1:] != (28, 28):
         raise ValueError(f"expected 28x28 grayscale images, got shape {np.shape(images)}")
     return array
+
+
+def load_served(choice: ModelChoice) -> ServedModel:
+    """The chosen model folder behind LiteRT; ServingError when it cannot be served."""
+    if choice.folder is None:
+        raise ServingError(f"model {choice.key} has no folder")
+    return ServedModel(choice.folder, choice.class_names)

@@ -12,11 +12,11 @@ import numpy as np
 import streamlit as st
 
 from cnn_core import filter_plots as plots
-from cnn_core.inspection import FeatureExtractor, NoConvolutionError, apply_kernels, match_table
+from cnn_core.inspection import apply_kernels, match_table
+from cnn_core.serving import ServedModel
 from cnn_core.kernels import (HAND_MADE_KERNELS, KERNEL_NOTES, convolution_matrix, convolve2d, embed_kernel,
                               match_kernel, matrix_convolution_check, parse_custom_kernel)
-from pages.shared import (DRAWN_IMAGE, cached_predictor, dataset_or_stop, ensure_app_navigation, model_version,
-                          pick_model)
+from pages.shared import DRAWN_IMAGE, dataset_or_stop, ensure_app_navigation, model_version, pick_model
 
 SOURCES = ("A test digit", "My drawing from the Predict page")
 CUSTOM_TEXT, CUSTOM_SIZE, CUSTOM_START = "filters_custom_text", "filters_custom_size", "filters_custom_start"
@@ -25,19 +25,10 @@ INDEX, CLASS = "filters_index", "filters_class"
 SHORT_NAMES = {"gaussian blur": "gauss", "box blur": "box", "identity": "ident", "laplacian": "laplace"}
 
 
-@st.cache_resource(max_entries=6, show_spinner="Compiling the feature-map extractor...")
-def cached_extractor(key: str, version: float) -> FeatureExtractor | None:
-    """The model's compiled extractor, or None for a model without convolutions (an MLP)."""
-    try:
-        return FeatureExtractor(cached_predictor(key, version).model)
-    except NoConvolutionError:
-        return None
-
-
 @st.cache_resource(max_entries=6)
-def conv1_views(key: str, version: float):
+def conv1_views(key: str, version: float, _served: ServedModel):
     """conv1's kernel grid (titled by nearest hand-made kernel) and its match table, per model."""
-    kernels = cached_extractor(key, version).first_layer_kernels()  # (3, 3, 32)
+    kernels = _served.first_layer_kernels()  # (3, 3, 32)
     table = match_table(kernels)
     titles = [f"#{row['kernel']} {short_name(row['nearest'])}" for row in table]
     figure = plots.tile_grid(kernels, titles, title="conv1 kernels (one shared scale, centred on 0)",
@@ -100,13 +91,13 @@ def choose_image(dataset, class_names) -> tuple[np.ndarray, str]:
     return dataset.test_images[index].astype(np.float32) / 255.0, f"test image {index} (a {label})"
 
 
-def learned_kernels_view(key: str, version: float, extractor: FeatureExtractor) -> None:
+def learned_kernels_view(key: str, version: float, extractor: ServedModel) -> None:
     st.subheader("Kernels the network learned")
     st.markdown(
         "Nobody designed these. Each conv1 kernel started as random numbers and was nudged by "
         "gradient descent until the network classified digits well. Blue weights subtract, red "
         "weights add; a kernel with a red side and a blue side responds to an edge.")
-    figure, _, _ = conv1_views(key, version)
+    figure, _, _ = conv1_views(key, version, extractor)
     left, _ = st.columns([4, 1])  # 3x3 kernels need no more room than this to read
     left.plotly_chart(figure, key="filters_conv1_kernels")
     if len(extractor.kernels) < 2:
@@ -187,7 +178,7 @@ def custom_kernel_view(image: np.ndarray) -> np.ndarray | None:
     return kernel
 
 
-def matches_view(key: str, version: float) -> None:
+def matches_view(key: str, version: float, served: ServedModel) -> None:
     st.subheader("What did the network learn?")
     st.markdown(
         "For each learned conv1 kernel, the designed kernel it looks most like. Similarity is the "
@@ -196,13 +187,13 @@ def matches_view(key: str, version: float) -> None:
         "with light and dark swapped); 0 means nothing in common. Sharpen is identity minus Laplacian, "
         "so kernels between them score close on both: the runner-up shows such near-ties. Learned "
         "kernels are rarely pure textbook filters, so read a similarity under about 0.7 as *partly like*.")
-    _, table, _ = conv1_views(key, version)
+    _, table, _ = conv1_views(key, version, served)
     st.dataframe(table, hide_index=True, key="filters_matches", column_config={
         "similarity": st.column_config.ProgressColumn("similarity", min_value=0.0, max_value=1.0, format="%.3f"),
         "runner-up similarity": st.column_config.NumberColumn(format="%.3f")})
 
 
-def matrix_view(image: np.ndarray, caption: str, extractor: FeatureExtractor | None, custom: np.ndarray | None) -> None:
+def matrix_view(image: np.ndarray, caption: str, extractor: ServedModel | None, custom: np.ndarray | None) -> None:
     st.subheader("Convolution is a matrix product")
     st.markdown(
         "Flatten the 28x28 image into a vector of 784 pixels. Sliding a kernel over it is then one "
@@ -248,10 +239,10 @@ def main() -> None:
         "and you smooth, sharpen or find edges. A CNN does not choose them: it **learns** them from "
         "data. Below, the kernels a network learned beside the ones people design.")
     choice, predictor = pick_model(widget_key="filters_model")
-    version = model_version(choice.key)
+    version = model_version(choice)
     dataset = dataset_or_stop(choice.dataset)
     image, caption = choose_image(dataset, choice.class_names)
-    extractor = cached_extractor(choice.key, version)
+    extractor = predictor if predictor.architecture == "cnn" else None  # An MLP has no kernels.
     image_column, info_column = st.columns([1, 3])
     image_column.plotly_chart(plots.image_figure(image, caption, width=260), key="filters_input")
     maps = titles = None
@@ -265,9 +256,9 @@ def main() -> None:
         info_column.markdown(f"It reads {caption} as **{prediction.class_name}** "
                              f"({prediction.confidence:.1%} sure).")
         maps = extractor.feature_maps(image)
-        _, _, titles = conv1_views(choice.key, version)
+        _, _, titles = conv1_views(choice.key, version, extractor)
         learned_kernels_view(choice.key, version, extractor)
-        matches_view(choice.key, version)
+        matches_view(choice.key, version, extractor)
         feature_maps_view(maps, caption)
     designed_view(image, maps, titles)
     custom = custom_kernel_view(image)

@@ -1,7 +1,7 @@
 """The Predict page: draw a digit, sample a test digit or upload an image; see what the model answers.
 
 Every input goes through the same MNIST-style preprocessing as the CLI (``cnn_core.preprocess``)
-and the same fast single-image forward pass (``Predictor``). The page shows the 28x28 image the
+and the same LiteRT forward pass the other pages use (``cnn_core.serving``). The page shows the 28x28 image the
 model actually sees beside the input, the ten class probabilities, and the answer in words. The
 last digit drawn is kept in ``st.session_state[DRAWN_IMAGE]`` for the Filters page.
 """
@@ -14,7 +14,8 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from cnn_core.data import DataError, load_dataset
-from cnn_core.inference import Prediction, Predictor
+from cnn_core.inference import Prediction
+from cnn_core.serving import ServedModel as Predictor  # the LiteRT-served model: .predict(image28)
 from cnn_core.predict_plots import digit_figure, probability_figure
 from cnn_core.preprocess import ImageError, preprocess_bytes, preprocess_rgba
 from pages.shared import DRAWN_IMAGE, ensure_app_navigation, pick_model

@@ -1,16 +1,15 @@
 """Train: configure a network and its training, launch it, watch it live, stop it, compare runs.
 
-Jobs belong to the server process (``pages.shared.job_manager``), not to a visitor: anyone who
-opens the page sees the running job, and a reloaded tab finds its run again from ``?run=<id>`` in
-the address. The live view is a fragment that polls the job once a second, so the rest of the
-page (and every other page) stays responsive while it trains.
+A launched run goes into the server's queue (``pages.shared.launcher``) and trains in a worker
+process of its own, which writes everything into the run folder; this page only reads that folder
+(the live view is in ``pages.run_view``). Every visitor sees every run; only the visitor who
+launched one, or the presenter, may stop or delete it.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core.data import DATASETS
-from cnn_core.devices import describe_hardware, gpu_names, list_devices, resolve_device
+from cnn_core.data import DATASETS, locate
 from cnn_core.model import ModelConfig
 from cnn_core.plots import (accuracy_figure, confusion_figure, confusion_matrix, loss_figure,
                             misclassified_figure, overlay_figure)
@@ -18,12 +17,12 @@ from cnn_core.run_table import run_table
 from cnn_core.runs import RunError, check_run_id
 from cnn_core.train_form import LABELS, NETWORKS, choice_name, error_list, form_defaults, parse_form
 from cnn_core.training import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
-from pages.shared import dataset_or_stop, ensure_app_navigation, job_manager, run_store
+from cnn_core.launcher import LaunchRefused
+from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, notice_new_run, run_actions,
+                            table_key, watched_run)
+from pages.shared import (dataset_or_stop, device_report, ensure_app_navigation, launcher, owner_token,
+                          presenter_login, run_store)
 
-RUN_PARAM = "run"  # query-string key holding the watched run's id
-ACTIVE = ("queued", "running")
-IDLE_POLL_SECONDS = 3  # how often an idle Train page looks for a job another visitor launched
-CHART_SECONDS = 3  # seconds between redraws of the live charts (see live_view)
 RUN_COLUMNS = ("name", "status", "accuracy", "dataset", "duration_s", "device", "model", "training")
 FIELD_WIDTH = 190  # pixels per form field: room for "Warm-up then cosine" and a number's +/- buttons
 
@@ -83,7 +82,8 @@ def config_form() -> None:
             for field in ("eval_every", "eval_images"):
                 st.number_input(LABELS[field], step=1, key=key(field), width=FIELD_WIDTH)
             choose("device", ("auto", "cpu", "gpu"))
-            gpus = gpu_names()
+            report = device_report()
+            gpus = list(report.gpus) if report else []
             if len(gpus) > 1:
                 choose("strategy", ("default", "mirrored"))
         problems = st.empty()
@@ -95,124 +95,52 @@ def config_form() -> None:
     if errors:
         problems.error("Fix these, then launch again:\n" + error_list(errors))
         return
-    job = job_manager().submit(model, train)
-    st.session_state[key("launched")] = f"Run {job.run_id} {'started' if job.status == 'running' else 'queued'}."
+    if not data_ready(train.dataset, problems):
+        return
+    try:
+        run_id = launcher().submit(model, train, owner=owner_token())
+    except LaunchRefused as refusal:
+        problems.warning(str(refusal))
+        return
+    status = run_store().read(run_id).status
+    st.session_state[key("launched")] = f"Run {run_id} {'started' if status == 'running' else 'queued'}."
     # The run id goes in the address so that a reload finds it; a full rerun then draws the page
     # for the new run (its live view, its row in the table) from that address alone.
-    st.query_params[RUN_PARAM] = job.run_id
+    st.query_params[RUN_PARAM] = run_id
     st.rerun()
 
 
+def data_ready(name: str, slot) -> bool:
+    """Whether the run's data is on this machine (downloading it first if it can be); else says why in ``slot``."""
+    from pages.shared import fetch_dataset
+
+    if locate(name)[0] != "download":
+        return True
+    with st.spinner(f"{name} is not on this machine yet: downloading it..."):
+        problem = fetch_dataset(name)
+    if problem:
+        slot.error(f"No run was queued: the {name} data is not on this machine and could not be downloaded "
+                   f"({problem}). Put the four IDX files in a folder and set CNN_DATA_DIR to it, "
+                   "as the README explains, then launch again.")
+        return False
+    return True
+
+
 def devices_panel() -> None:
-    """What TensorFlow sees and what the next run will use, in plain words."""
-    devices = ", ".join(f"{d.name} ({d.description})" if d.description else d.name for d in list_devices())
+    """What TensorFlow sees (asked of a worker process once) and what the next run will use."""
+    report = device_report()
+    if report is None:
+        st.caption("Asking a worker process which devices TensorFlow sees...")
+        return
+    if report.error:
+        st.caption(f"Devices unknown: {report.error}. Runs use the GPU when TensorFlow sees one, else the CPU.")
+        return
+    devices = ", ".join(f"{name} ({description})" if description else name for name, _, description in report.devices)
     try:
-        chosen = resolve_device(st.session_state.get(key("device"), "auto"))
+        chosen = report.resolve(st.session_state.get(key("device"), "auto"))
     except ValueError as error:
         chosen = f"none ({error})"
-    st.caption(f"{describe_hardware()} TensorFlow sees: {devices}. The next run will use **{chosen}**.")
-
-
-def watched_run() -> str | None:
-    """The run in ?run=..., if valid; else the job training now; else None."""
-    requested = st.query_params.get(RUN_PARAM)
-    if requested:
-        try:
-            return check_run_id(requested)
-        except RunError:
-            st.error(f"The address asks for run {requested[:80]!r}, which is not a valid run id "
-                     "(letters, digits, '-', '_' and '.' only). Showing the job training now instead.")
-    running = job_manager().running()
-    return running[0].run_id if running else None
-
-
-def is_active(run_id: str) -> bool:
-    """Whether a run is queued or training, here or in another live process (the CLI)."""
-    job = job_manager().get(run_id)
-    if job is not None:
-        return not job.finished
-    try:
-        return run_store().read(run_id).status in ACTIVE
-    except RunError:
-        return False
-
-
-def status_line(step: int, total: int, record, status: str) -> str:
-    if record is None:
-        return "starting..."
-    if status not in ACTIVE:
-        return f"{status} at step {step:,} / {total:,} · {record.images_per_second:,.0f} images/s"
-    eta = f"{record.eta:,.0f} s left" if record.eta == record.eta else "ETA unknown"  # NaN != NaN
-    return f"step {step:,} / {total:,} · {record.images_per_second:,.0f} images/s · {eta}"
-
-
-def run_state(run_id: str):
-    """(status, history, iterations, reason, device, latest record) of a run here or on disk; None if unreadable."""
-    job = job_manager().get(run_id)
-    if job is not None:
-        return job.status, job.records_since(0), job.train_config.iterations, job.reason, job.device, job.latest()
-    try:  # Not started by this server process: read what was saved.
-        info = run_store().read(run_id)
-    except RunError as error:
-        st.warning(f"Run {run_id} cannot be shown: {error}")
-        return None
-    total = info.config.get("train", {}).get("iterations", 0)
-    return (info.status, run_store().read_history(run_id), total, info.status_info.get("reason", ""),
-            info.status_info.get("device", ""), None)
-
-
-def live_status(run_id: str, polling: bool) -> None:
-    """A run's status, progress bar and, while it is active, a Stop button."""
-    state = run_state(run_id)
-    if state is None:
-        return
-    status, history, total, reason, device, latest = state
-    if polling and status not in ACTIVE:
-        st.rerun(scope="app")  # Finished: redraw the whole page once, with the results and no polling.
-    st.markdown(f"#### Run `{run_id}`: {status}" + (f" on {device}" if device else "") + (f" ({reason})" if reason else ""))
-    if status == "queued":
-        ahead = [j.run_id for j in job_manager().running()]
-        st.info(f"Waiting in the queue behind {', '.join(ahead) or 'the job before it'}; it starts when that ends.")
-    elif status == "failed":
-        st.error(f"This run failed: {reason or 'no reason recorded'}. Check the settings and launch again.")
-    step = int(latest.step if latest else history[-1]["step"] if history else 0)
-    if latest is not None or status == "running":
-        st.progress(min(step / max(total, 1), 1.0), text=status_line(step, total, latest, status))
-    if status in ACTIVE:
-        st.button("Stop", key=key("stop"), type="primary", on_click=job_manager().stop, args=(run_id,))
-
-
-def live_charts(run_id: str, live: bool) -> None:
-    """Loss and accuracy curves. Live ones are static images of the plot (no hover or zoom layers),
-    which halves what the visitor's browser spends redrawing them."""
-    state = run_state(run_id)
-    if state is None or not state[1]:
-        return
-    config = {"displayModeBar": False, "staticPlot": live}
-    left, right = st.columns([3, 2])
-    left.plotly_chart(loss_figure(state[1]), key=key("loss_chart"), config=config)
-    right.plotly_chart(accuracy_figure(state[1]), key=key("accuracy_chart"), config=config)
-
-
-def notice_new_job() -> None:
-    """With nothing to watch, look every few seconds for a job someone else launched, and show it."""
-    if job_manager().running():
-        st.rerun(scope="app")
-
-
-def live_view(run_id: str) -> None:
-    """Progress every second; the charts, which cost the browser far more to draw, every few seconds.
-
-    Measured on the 2-core dev host (seed CNN, 600-800 steps, page open vs closed, interleaved):
-    with the server and the browser on separate cores, as for a visitor on their own machine,
-    training keeps 0.99x its speed; with Chromium drawing on the same two cores, 0.85x.
-    """
-    if is_active(run_id):
-        st.fragment(run_every=1)(live_status)(run_id, polling=True)
-        st.fragment(run_every=CHART_SECONDS)(live_charts)(run_id, live=True)
-    else:
-        live_status(run_id, polling=False)
-        live_charts(run_id, live=False)
+    st.caption(f"{report.summary} TensorFlow sees: {devices}. The next run will use **{chosen}**.")
 
 
 def results(run_id: str) -> None:
@@ -243,39 +171,6 @@ def results(run_id: str) -> None:
                                              dataset.class_names), key=key("mistakes"))
 
 
-def run_actions(run_id: str) -> None:
-    """Watch, download or delete one saved run (never one that is queued or training)."""
-    store = run_store()
-    path = store.path(run_id)
-    watch, model, history, delete = st.columns(4)
-    if watch.button("Show this run", key=key("watch")):
-        st.query_params[RUN_PARAM] = run_id
-        st.rerun()
-    model.download_button("Download model (.keras)", data=lambda: (path / "model.keras").read_bytes(),
-                          file_name=f"{run_id}.keras", key=key("download_model"), on_click="ignore",
-                          disabled=not (path / "model.keras").is_file())
-    history.download_button("Download history (.csv)", data=lambda: (path / "history.csv").read_bytes(),
-                            file_name=f"{run_id}-history.csv", key=key("download_history"), on_click="ignore",
-                            disabled=not (path / "history.csv").is_file())
-    active = is_active(run_id)
-    if active:
-        delete.caption("Stop it before deleting it.")
-    elif delete.button("Delete...", key=key("delete")):
-        st.session_state[key("confirm_delete")] = run_id
-    if st.session_state.get(key("confirm_delete")) == run_id and not active:
-        st.warning(f"Delete run {run_id} and its model for good?")
-        yes, no = st.columns([1, 6])
-        if yes.button("Yes, delete", key=key("delete_yes"), type="primary"):
-            store.delete(run_id)
-            st.session_state.pop(key("confirm_delete"))
-            if st.query_params.get(RUN_PARAM) == run_id:
-                del st.query_params[RUN_PARAM]
-            st.rerun()
-        if no.button("Cancel", key=key("delete_no")):
-            st.session_state.pop(key("confirm_delete"))
-            st.rerun()
-
-
 def saved_runs() -> None:
     """Every saved run as a table; selected rows are overlaid and can be downloaded or deleted."""
     st.subheader("Saved runs")
@@ -285,11 +180,11 @@ def saved_runs() -> None:
     if not runs:
         st.info("No saved runs yet: launch one above.")
         return
-    table = run_table(runs, {job.run_id: job.status for job in job_manager().jobs()})
+    table = run_table(runs)
     # The name says what each run was; the long summaries come last and get the room that is left,
     # so that the table fits the page at 1024 px. Missing figures show as a dash, not "None".
     event = st.dataframe(
-        table, key=key("runs_table"), on_select="rerun", selection_mode="multi-row", hide_index=True,
+        table, key=table_key(), on_select="rerun", selection_mode="multi-row", hide_index=True,
         placeholder="—", column_order=RUN_COLUMNS,
         column_config={"name": st.column_config.TextColumn("run", width="medium", help="Preset and network, "
                                                            "dataset, accuracy, launch time"),
@@ -300,7 +195,7 @@ def saved_runs() -> None:
                        "device": st.column_config.TextColumn(width="small"),
                        "model": st.column_config.TextColumn("network", width="medium"),
                        "training": st.column_config.TextColumn(width="medium")})
-    chosen = [table["run"].iloc[row] for row in event.selection.rows]
+    chosen = [table["run"].iloc[row] for row in event.selection.rows if 0 <= row < len(table)]
     if not chosen:
         st.caption("Select runs in the table to overlay their loss curves, download or delete them.")
         return
@@ -311,6 +206,7 @@ def saved_runs() -> None:
 
 
 ensure_app_navigation()
+presenter_login()
 st.title("Train")
 st.caption("The seed tutorial's CNN on MNIST, or your variation of it. One job trains at a time; "
            "others wait in the queue. Runs are saved and can be compared below.")
@@ -321,7 +217,7 @@ config_form()
 watched = watched_run()
 if watched is None:
     st.info("No run is training. Launch one with the form above, or pick a saved run below.")
-    st.fragment(run_every=IDLE_POLL_SECONDS)(notice_new_job)()
+    st.fragment(run_every=IDLE_POLL_SECONDS)(notice_new_run)()
 else:
     live_view(watched)
     if not is_active(watched):
