@@ -23,7 +23,7 @@ from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, 
 from pages.shared import (dataset_or_stop, device_report, ensure_app_navigation, launcher, owner_token,
                           presenter_login, run_store)
 
-RUN_COLUMNS = ("name", "status", "accuracy", "dataset", "duration_s", "device", "model", "training")
+RUN_COLUMNS = ("name", "status", "accuracy", "duration_s", "device")
 FIELD_WIDTH = 190  # pixels per form field: room for "Warm-up then cosine" and a number's +/- buttons
 
 
@@ -181,28 +181,30 @@ def saved_runs() -> None:
         st.info("No saved runs yet: launch one above.")
         return
     table = run_table(runs)
-    # The name says what each run was; the long summaries come last and get the room that is left,
-    # so that the table fits the page at 1024 px. Missing figures show as a dash, not "None".
+    # Only short columns, so the table fits the page at 1024 px without a clipped column: the name
+    # already says preset, network, dataset and accuracy; the full configs of the selected runs are
+    # listed under the table. Missing figures show as a dash, not "None".
     event = st.dataframe(
         table, key=table_key(), on_select="rerun", selection_mode="multi-row", hide_index=True,
         placeholder="—", column_order=RUN_COLUMNS,
-        column_config={"name": st.column_config.TextColumn("run", width="medium", help="Preset and network, "
+        column_config={"name": st.column_config.TextColumn("run", width=250, help="Preset and network, "
                                                            "dataset, accuracy, launch time"),
-                       "status": st.column_config.TextColumn(width="small"),
-                       "accuracy": st.column_config.NumberColumn(format="percent", width="small"),
-                       "dataset": st.column_config.TextColumn(width="small"),
-                       "duration_s": st.column_config.NumberColumn("time (s)", format="%.0f", width="small"),
-                       "device": st.column_config.TextColumn(width="small"),
-                       "model": st.column_config.TextColumn("network", width="medium"),
-                       "training": st.column_config.TextColumn(width="medium")})
+                       "status": st.column_config.TextColumn(width=80),
+                       "accuracy": st.column_config.NumberColumn(format="percent", width=70),
+                       "duration_s": st.column_config.NumberColumn("time (s)", format="%.0f", width=60),
+                       "device": st.column_config.TextColumn(width=70)})
     chosen = [table["run"].iloc[row] for row in event.selection.rows if 0 <= row < len(table)]
     if not chosen:
         st.caption("Select runs in the table to overlay their loss curves, download or delete them.")
         return
     names = dict(zip(table["run"], table["name"]))
+    details = table.set_index("run")
+    st.markdown("\n".join(f"- **{names[run_id]}**: {details.loc[run_id, 'model']}; {details.loc[run_id, 'training']}"
+                          for run_id in chosen))
     st.plotly_chart(overlay_figure({run_id: run_store().read_history(run_id) for run_id in chosen}, names),
                     key=key("overlay"))
-    run_actions(st.selectbox("Act on", chosen, key=key("act_on")) if len(chosen) > 1 else chosen[0])
+    run_actions(st.selectbox("Act on", chosen, key=key("act_on"), format_func=names.get)
+                if len(chosen) > 1 else chosen[0])
 
 
 ensure_app_navigation()
