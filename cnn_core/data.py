@@ -12,14 +12,19 @@ A place "has" a dataset when any of its files are there. From then on it must be
 valid: a broken file raises ``DataError`` naming the file and the problem; it never falls through
 silently to the next source. Datasets are loaded once per process.
 
-Run ``python -m cnn_core.data`` to print what is found.
+Run ``python -m cnn_core.data`` to print what is found, and plainly which datasets cannot be had
+(not on disk and no internet); ``available()`` gives the same sentences to the Home page.
 """
 from __future__ import annotations
 
 import functools
 import gzip
 import os
+import socket
 import struct
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,15 +210,81 @@ def load_dataset(name: str = "mnist", allow_download: bool = True) -> Dataset:
     return Dataset(name=name, class_names=DATASETS[name], source=str(path), **arrays)
 
 
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)  # where keras.datasets fetches MNIST and Fashion-MNIST
+DOWNLOAD_MB = {"mnist": 11, "fashion-mnist": 30}
+REACHABLE_TTL = 300.0  # seconds a reachability answer is trusted (Home asks on every visit)
+_reachable_cache: dict[str, tuple[float, bool]] = {}
+
+
+def download_reachable(timeout: float = 2.0) -> bool:
+    """Whether Keras' download server answers, asked at most every few minutes.
+
+    Asked in a thread so that a resolver that hangs (some offline networks) costs ``timeout`` at
+    most, not the system's DNS timeout.
+    """
+    cached = _reachable_cache.get("host")
+    if cached and time.monotonic() - cached[0] < REACHABLE_TTL:
+        return cached[1]
+    answer = []
+
+    def probe():
+        try:
+            socket.create_connection(DOWNLOAD_HOST, timeout=timeout).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    reachable = bool(answer and answer[0])
+    _reachable_cache["host"] = (time.monotonic(), reachable)
+    return reachable
+
+
+def missing_data_dir() -> str | None:
+    """A sentence when $CNN_DATA_DIR is set to a folder that does not exist, else None."""
+    value = os.environ.get("CNN_DATA_DIR")
+    if value and not Path(value).expanduser().is_dir():
+        return f"CNN_DATA_DIR is set to {value}, which does not exist"
+    return None
+
+
+def how_to_get(name: str) -> str:
+    """What a person can do to make dataset ``name`` available offline."""
+    return f"put its four IDX files in $CNN_DATA_DIR/{name}/ (README: 'Where the data comes from')"
+
+
+def obtainable(name: str) -> tuple[bool, str]:
+    """(whether dataset ``name`` can be had now, a plain sentence saying where from or why not)."""
+    kind, path = locate(name)
+    if path is not None:
+        return True, f"on disk: {path}"
+    unset = missing_data_dir()
+    prefix = f"{unset}. " if unset else ""
+    if download_reachable():
+        return True, f"{prefix}Not on disk yet: Keras will download it ({DOWNLOAD_MB[name]} MB) when first needed"
+    return False, (f"{prefix}Cannot be had: not on disk, and no internet to download it. "
+                   f"Training and pages that need it will fail until you {how_to_get(name)}")
+
+
 def available() -> dict[str, str]:
-    """For each dataset, where it would load from (without loading it)."""
-    found = {}
+    """For each dataset, where it would load from, or plainly why it cannot be had (without loading it)."""
+    return {name: obtainable(name)[1] for name in DATASETS}
+
+
+def main() -> int:
+    """``python -m cnn_core.data``: one line per dataset; exit status 1 when one cannot be had."""
+    unset = missing_data_dir()
+    if unset:
+        print(f"warning: {unset}; looking in the other places instead", file=sys.stderr)
+    status = 0
     for name in DATASETS:
-        kind, path = locate(name)
-        found[name] = str(path) if path else "not on disk (Keras would download it)"
-    return found
+        ok, where = obtainable(name)
+        print(f"{name}: {where}")
+        status |= not ok
+    return status
 
 
 if __name__ == "__main__":
-    for dataset_name, where in available().items():
-        print(f"{dataset_name}: {where}")
+    sys.exit(main())

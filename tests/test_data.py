@@ -1,13 +1,17 @@
 """IDX parsing on files the tests write, broken ones included, and the real data."""
 import gzip
+import os
 import struct
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from cnn_core import data
 from cnn_core.data import DataError, load_dataset, read_idx
-from tests.conftest import needs_data
+from tests.conftest import ROOT, needs_data
 
 read_dataset = load_dataset.__wrapped__  # The uncached loader, so each test sees its own files.
 
@@ -140,3 +144,48 @@ def test_real_mnist_and_fashion():
     fashion = load_dataset("fashion-mnist")
     assert np.bincount(fashion.train_labels).tolist() == [6000] * 10
     assert fashion.class_names[9] == "Ankle boot"
+
+
+def test_home_says_plainly_when_a_dataset_cannot_be_had(isolated, monkeypatch):
+    monkeypatch.setattr(data, "download_reachable", lambda: False)
+    found = data.available()
+    assert found["mnist"].startswith("CNN_DATA_DIR is set to") and "does not exist" in found["mnist"]
+    assert "Cannot be had: not on disk, and no internet to download it" in found["mnist"]
+    assert "$CNN_DATA_DIR/mnist/" in found["mnist"] and "$CNN_DATA_DIR/fashion-mnist/" in found["fashion-mnist"]
+    write_dataset(isolated / "env" / "mnist")
+    assert data.available()["mnist"] == f"on disk: {isolated / 'env' / 'mnist'}"
+    monkeypatch.setattr(data, "download_reachable", lambda: True)
+    assert "Keras will download it (30 MB) when first needed" in data.available()["fashion-mnist"]
+
+
+def test_tests_skip_with_the_reason_when_the_data_cannot_be_had(isolated, monkeypatch):
+    from tests.conftest import data_missing_reason
+
+    monkeypatch.setattr(data, "download_reachable", lambda: False)
+    assert data_missing_reason("mnist").startswith("mnist: CNN_DATA_DIR is set to")
+    write_dataset(isolated / "env" / "mnist")
+    assert data_missing_reason("mnist") is None
+
+
+def test_the_reachability_probe_is_bounded_and_cached(monkeypatch):
+    monkeypatch.setattr(data, "_reachable_cache", {})
+    monkeypatch.setattr(data, "DOWNLOAD_HOST", ("host.invalid", 443))  # RFC 2606: never resolves
+    started = time.monotonic()
+    assert data.download_reachable(timeout=1.0) is False
+    assert time.monotonic() - started < 3
+    monkeypatch.setattr(data, "DOWNLOAD_HOST", ("127.0.0.1", 9))
+    assert data.download_reachable() is False and data._reachable_cache["host"][1] is False
+
+
+def test_python_m_cnn_core_data_says_when_cnn_data_dir_does_not_exist(tmp_path):
+    env = {**os.environ, "CNN_DATA_DIR": str(tmp_path / "no-such-folder"), "KERAS_HOME": str(tmp_path / "keras"),
+           "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "cnn_core.data"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert f"CNN_DATA_DIR is set to {tmp_path / 'no-such-folder'}, which does not exist" in done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["mnist", "fashion-mnist"]
+    offline = not data.download_reachable()
+    assert done.returncode == (1 if offline else 0), done
+    if offline:
+        assert all("Cannot be had" in line for line in lines), lines
