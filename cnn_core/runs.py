@@ -135,7 +135,7 @@ def read_json(path: Path) -> dict:
     """Read a JSON object; RunError says which file is broken."""
     try:
         value = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep.
         raise RunError(f"{path.name}: unreadable ({str(error)[:120]})") from None
     if not isinstance(value, dict):
         raise RunError(f"{path.name}: expected a JSON object")
@@ -157,7 +157,7 @@ def check_config(config: dict) -> None:
     try:
         ModelConfig.from_dict(model)
         TrainConfig.from_dict(train)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:  # OverflowError: int() of JSON's 1e999.
         raise RunError(f"config.json: {str(error)[:160]}") from None
 
 
@@ -299,7 +299,7 @@ class RunStore:
             beat = json.loads((folder / "heartbeat").read_text()).get("time")
             if is_number(beat):
                 times.append(beat)
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             pass
         return max(times)
 
@@ -333,7 +333,7 @@ class RunStore:
         for line in lines:
             try:
                 value = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(value, dict) and is_number(value.get("step")):
                 records.append({key: (value.get(key) if is_number(value.get(key)) else None) for key in HISTORY_COLUMNS})
