@@ -29,8 +29,14 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, a
 # Formats people upload drawings in. EPS and a few others are left out on purpose: Pillow hands
 # them to outside programs such as Ghostscript, which is no place for untrusted uploads.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
+READABLE = "PNG, JPEG, GIF, BMP, WebP, TIFF or PPM"  # FORMATS, as a message says them
+EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff", "ppm", "pgm", "pbm")
+PREVIEW_SIDE = 400                   # Longest side of the preview a page shows of an upload.
 # Errors Pillow raises for damaged files; they all mean "this is not a usable image".
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
+
+
+NO_INK = "the image has no ink: it is blank, or its strokes are too faint to read"
 
 
 class ImageError(ValueError):
@@ -56,14 +62,7 @@ def load_image_file(path: str | Path) -> np.ndarray:
 
 def load_image_bytes(data: bytes) -> np.ndarray:
     """Decode an encoded image (PNG, JPEG, ...) and return its ink as float32 in [0, 1]."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ImageError(f"expected image bytes, got {type(data).__name__}")
-    data = bytes(data)
-    if not data:
-        raise ImageError("not an image: the data is empty")
-    if len(data) > MAX_BYTES:
-        raise ImageError(_too_many_bytes(len(data)))
-    with _open_checked(data) as image:
+    with _open_checked(_checked_bytes(data)) as image:
         try:
             image.load()
             image = ImageOps.exif_transpose(image)
@@ -95,9 +94,31 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
         raise ImageError("expected finite ink values in [0, 1], got NaN or infinity")
     ink = np.where(ink < INK_THRESHOLD, 0.0, np.minimum(ink, 1.0)).astype(np.float32)
     if not ink.any():
-        raise ImageError("the image has no ink: draw a digit first")
+        raise ImageError(NO_INK)
     digit = _centre_by_mass(_fit_box(_crop_to_ink(ink)))
     return (digit / digit.max()).astype(np.float32)
+
+
+def preview_png(data: bytes, max_side: int = PREVIEW_SIDE) -> bytes:
+    """An upload as an 8-bit PNG at most ``max_side`` pixels across, for a page to show.
+
+    Browsers and ``st.image`` cannot show every mode Pillow reads: 16-bit greyscale (``I;16``)
+    and 32-bit images are scaled to 8 bits here the way preprocessing reads them.
+    """
+    with _open_checked(_checked_bytes(data)) as image:
+        try:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            if image.mode.startswith(("I", "F")):
+                image = Image.fromarray(np.rint(_high_depth_luminance(image) * 255).astype(np.uint8), "L")
+            elif image.mode not in ("L", "RGB", "RGBA"):
+                image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+            image.thumbnail((max_side, max_side))
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+        except DECODE_ERRORS as error:
+            raise ImageError(f"the image is damaged or truncated: {_one_line(error)}") from error
+    return buffer.getvalue()
 
 
 def preprocess_bytes(data: bytes) -> np.ndarray:
@@ -118,6 +139,18 @@ def to_uint8(image28: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(image28, 0.0, 1.0) * 255).astype(np.uint8)
 
 
+def _checked_bytes(data) -> bytes:
+    """``data`` as bytes, refusing what is not bytes, empty or over MAX_BYTES."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"expected image bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise ImageError("not an image: the data is empty")
+    if len(data) > MAX_BYTES:
+        raise ImageError(_too_many_bytes(len(data)))
+    return data
+
+
 def _open_checked(data: bytes) -> Image.Image:
     """Open image bytes, reading only the header, and refuse sizes over the limits."""
     try:
@@ -127,7 +160,9 @@ def _open_checked(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=_available_formats())
     except UnidentifiedImageError as error:
-        raise ImageError("not an image: cannot identify image file") from error
+        if b"<svg" in data[:2048].lower():
+            raise ImageError("not an image CNN Lab can read: SVG is a vector drawing; export it as PNG") from error
+        raise ImageError(f"not an image CNN Lab can read; use {READABLE}") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError("image is far too large: Pillow refused it as a possible decompression "
                          f"bomb; the limit is {MAX_SIDE}x{MAX_SIDE}") from error
@@ -256,7 +291,7 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     """Place ``digit`` in a 28x28 frame with its centre of mass as near (14, 14) as fits."""
     total = float(digit.sum())
     if total <= 0.0:
-        raise ImageError("the image has no ink: draw a digit first")
+        raise ImageError(NO_INK)
     height, width = digit.shape
     rows, columns = np.indices(digit.shape)
     centre_row = float((rows * digit).sum()) / total

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFile
 
 from cnn_core import preprocess
 from cnn_core.preprocess import (MAX_BYTES, ImageError, ink_from_rgba, load_image_bytes,
-                                 load_image_file, preprocess_bytes, preprocess_rgba, to_mnist,
+                                 load_image_file, preprocess_bytes, preprocess_rgba, preview_png, to_mnist,
                                  to_uint8)
 
 WHITE, BLACK = 255, 0
@@ -179,8 +179,11 @@ def test_to_uint8_looks_like_mnist():
 
 @pytest.mark.parametrize("data, message", [
     (b"", "not an image: the data is empty"),
-    (np.random.default_rng(1).bytes(5000), "not an image: cannot identify image file"),
-    (encode(Image.new("L", (280, 280), 0)), "the image has no ink: draw a digit first"),
+    (np.random.default_rng(1).bytes(5000), "not an image CNN Lab can read; use PNG, JPEG, GIF"),
+    (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0L9 9"/></svg>',
+     "SVG is a vector drawing; export it as PNG"),
+    # Blank: an upload is no drawing, so the message does not say "draw a digit first".
+    (encode(Image.new("L", (280, 280), 0)), "^the image has no ink: it is blank, or its strokes are too faint to read$"),
     (encode(Image.new("RGB", (280, 280), (255, 255, 255))), "the image has no ink"),
     (encode(Image.new("RGBA", (64, 64), (255, 255, 255, 0))), "the image has no ink"),
 ])
@@ -275,3 +278,30 @@ def test_module_imports_neither_tensorflow_nor_streamlit():
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert not imported & {"tensorflow", "keras", "streamlit", "torch"}
+
+
+def test_a_16_bit_greyscale_png_gets_an_8_bit_preview_a_browser_can_show():
+    """st.image could not show an I;16 upload (it tried JPEG); the preview is 8-bit PNG, same picture."""
+    digit = np.asarray(draw_digit("7", (120, 90), (30, 10, 90, 80)), dtype=np.uint16) * 257  # 0..65535
+    data = encode(Image.fromarray(digit))  # uint16 -> mode I;16
+    assert Image.open(io.BytesIO(data)).mode.startswith("I;16")
+    preview = Image.open(io.BytesIO(preview_png(data)))
+    assert preview.format == "PNG" and preview.mode == "L" and preview.size == (120, 90)
+    np.testing.assert_array_equal(np.asarray(preview), (digit // 257).astype(np.uint8))
+    assert preprocess_bytes(data).shape == (28, 28)  # and the model reads it, as the CLI does
+
+
+@pytest.mark.parametrize("fmt, mode", [("GIF", "P"), ("TIFF", "L"), ("PNG", "RGBA"), ("JPEG", "CMYK"), ("BMP", "1")])
+def test_previews_of_other_formats_and_modes_are_small_pngs(fmt, mode):
+    image = draw_digit("1", (900, 600), (300, 100, 500, 500)).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    preview = Image.open(io.BytesIO(preview_png(buffer.getvalue())))
+    assert preview.format == "PNG" and max(preview.size) == 400 and preview.mode in ("L", "RGB", "RGBA")
+    assert preprocess_bytes(buffer.getvalue()).max() == pytest.approx(1.0)
+
+
+def test_a_preview_refuses_what_preprocessing_refuses():
+    for data, message in ((b"", "the data is empty"), (b"plain text", "not an image CNN Lab can read")):
+        with pytest.raises(ImageError, match=message):
+            preview_png(data)
