@@ -1,7 +1,8 @@
 """CNN Lab without a browser: ``python -m cnn_core <command>``.
 
     train     [--preset seed|fast] [--dataset ...] [--iterations N] [--batch-size N] [--lr X]
-              [--device auto|cpu|gpu] [--strategy default|mirrored] [--export PATH] [--json]
+              [--device auto|cpu|gpu] [--strategy default|mirrored|multi-worker]
+              [--precision auto|float32|mixed_bfloat16|mixed_float16] [--export PATH] [--json]
     evaluate  [--model PATH|RUN_ID] [--dataset ...] [--json]
     predict   IMAGE [--model PATH|RUN_ID] [--json]
     bench     [--steps N] [--repeats N] [--json]
@@ -23,6 +24,7 @@ from cnn_core.data import DATASETS, DataError
 from cnn_core.devices import DEVICE_CHOICES, STRATEGY_CHOICES
 from cnn_core.preprocess import ImageError
 from cnn_core.runs import RunError
+from cnn_core.training import PRECISIONS
 
 USAGE_ERRORS = (DataError, RunError, ImageError, ValueError)
 
@@ -48,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--train-images", type=int, help="use only the first N training images")
     train.add_argument("--device", choices=DEVICE_CHOICES)
-    train.add_argument("--strategy", choices=STRATEGY_CHOICES)
+    train.add_argument("--strategy", choices=STRATEGY_CHOICES,
+                       help="multi-worker: one of the machines in $TF_CONFIG (run the same command on each)")
+    train.add_argument("--precision", choices=PRECISIONS,
+                       help="auto: 16-bit arithmetic where the hardware has it natively, else float32")
     train.add_argument("--architecture", choices=("cnn", "mlp"), default="cnn",
                        help="mlp: the fully connected net with the seed CNN's parameter count")
     train.add_argument("--export", type=Path, help="also copy the model here (.keras) with a metadata .json")
@@ -66,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_tensorflow() -> None:
+def quiet_tensorflow(strategy: str | None = None) -> None:
     """Import TensorFlow with its start-up chatter (absl, oneDNN notices) kept off the terminal."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved = os.dup(2)
@@ -75,6 +80,9 @@ def quiet_tensorflow() -> None:
             os.dup2(devnull.fileno(), 2)
             import tensorflow as tf
 
+            if strategy == "multi-worker":  # TensorFlow wants it made before its first op.
+                from cnn_core.distributed import multi_worker_strategy
+                multi_worker_strategy()
             tf.constant(1.0) + 1.0  # The oneDNN notice comes with the first op.
     finally:
         os.dup2(saved, 2)
@@ -126,7 +134,7 @@ def command_train(args) -> dict:
 
     overrides = {"dataset": args.dataset, "iterations": args.iterations, "batch_size": args.batch_size,
                  "learning_rate": args.lr, "seed": args.seed, "train_images": args.train_images,
-                 "device": args.device, "strategy": args.strategy}
+                 "device": args.device, "strategy": args.strategy, "precision": args.precision}
     base = PRESETS[args.preset].to_dict()
     config = type(PRESETS["seed"]).from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
     model_config = matched_mlp(ModelConfig()) if args.architecture == "mlp" else ModelConfig()
@@ -136,7 +144,11 @@ def command_train(args) -> dict:
     if config.device != "cpu" and config.strategy == "default":
         from cnn_core.devices import resolve_device
         resolve_device(config.device)
-    job = JobManager().submit(model_config, config)
+    cluster = None
+    if config.strategy == "multi-worker":
+        from cnn_core.distributed import read_cluster, scratch_store
+        cluster = read_cluster()
+    job = JobManager(store=scratch_store() if cluster and not cluster.is_chief else None).submit(model_config, config)
     if sys.stderr.isatty():
         progress_bar(job, sys.stderr)
     job.wait()
@@ -144,6 +156,10 @@ def command_train(args) -> dict:
         raise RuntimeError(f"training failed: {job.reason}")
     result = {"run_id": job.run_id, "run_dir": str(job.store.path(job.run_id)), "status": job.status,
               "preset": args.preset, **job.final_metrics}
+    if cluster:  # Only the chief (worker 0) keeps the run; the others' scratch folders are deleted.
+        result.update(workers=len(cluster.workers), worker=cluster.index)
+        if not cluster.is_chief:
+            return {"status": job.status, "workers": len(cluster.workers), "worker": cluster.index}
     if args.export:
         export_model(job, args.export, result, args.argv)
         result["exported"] = str(args.export)
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         args.argv = argv
         if args.command != "predict" or args.image.is_file():
-            quiet_tensorflow()
+            quiet_tensorflow(getattr(args, "strategy", None))
         result = COMMANDS[args.command](args)
     except UsageError as error:
         print(f"error: {error} (see python -m cnn_core --help)", file=sys.stderr)

@@ -111,7 +111,7 @@ class TrainingJob:
         import tensorflow as tf
 
         config = self.train_config
-        self.device = "mirrored" if config.strategy == "mirrored" else resolve_device(config.device)
+        self.device = config.strategy if config.strategy != "default" else resolve_device(config.device)
         dataset = load_dataset(config.dataset)
         images, labels = dataset.train_images, dataset.train_labels
         if config.train_images:
@@ -120,7 +120,7 @@ class TrainingJob:
         self.train_count = len(images)
         self.status = "running"
         self.store.write_status(self.run_id, "running", device=self.device)
-        scope = strategy_scope(config.strategy) if config.strategy == "mirrored" else tf.device(self.device)
+        scope = strategy_scope(config.strategy) if config.strategy != "default" else tf.device(self.device)
         self.precision = resolve_precision(config.precision, self.device)
         with scope:
             with precision_policy(self.precision):  # Keras' policy, for this model only.
@@ -242,8 +242,13 @@ def vars_of(record: ProgressRecord) -> dict:
 
 
 def strategy_scope(name: str):
-    """The scope of a tf.distribute strategy over all local GPUs (or the CPUs configured)."""
+    """The scope of a tf.distribute strategy over all local GPUs (or the CPUs configured), or over workers."""
     import tensorflow as tf
+
+    if name == "multi-worker":
+        from cnn_core.distributed import multi_worker_strategy
+
+        return multi_worker_strategy().scope()
 
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]

@@ -183,6 +183,9 @@ def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig
     # hundred images needs no tuning.
     options = tf.data.Options()
     options.autotune.enabled = False
+    # Under a multi-worker strategy each worker takes its share of every global batch (there are
+    # no files to split between workers).
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return batches.map(to_batch, num_parallel_calls=2).prefetch(2).with_options(options)
 
 
