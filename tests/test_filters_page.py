@@ -17,37 +17,34 @@ CNN_RUN, MLP_RUN = "filters-cnn", "filters-mlp"
 
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
-    """A runs folder holding a completed tiny CNN run and a completed MLP run."""
+    """A runs folder holding a completed tiny CNN run and a completed MLP run, with their LiteRT files."""
     from cnn_core.model import ModelConfig, build_model
     from cnn_core.runs import RunStore
+    from tests.app_support import completed_run
 
     store = RunStore(tmp_path_factory.mktemp("filters") / "runs")
     for run_id, config in ((CNN_RUN, ModelConfig(conv_channels=(4, 6), hidden_units=8)),
                            (MLP_RUN, ModelConfig(architecture="mlp", hidden_units=8))):
-        store.create({"model": config.to_dict(), "train": {"dataset": "mnist"}}, run_id)
-        store.write_metrics(run_id, {"test_accuracy": 0.1})
-        store.save_model(run_id, build_model(config))
-        store.write_status(run_id, "completed")
+        completed_run(store, build_model(config), config, run_id, accuracy=0.1)
     return store.root
 
 
 @pytest.fixture
 def app(runs_dir, monkeypatch):
-    """The app on the Filters page with the tiny CNN run picked; a fresh job manager over runs_dir."""
+    """The app on the Filters page with the tiny CNN run picked, over runs_dir."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    import cnn_core.jobs
-
     monkeypatch.setenv("CNN_RUNS_DIR", str(runs_dir))
-    # The job manager (and its RunStore root) is process-wide; start a new one over our folder.
-    monkeypatch.setattr(cnn_core.jobs, "_manager", None)
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.run()
     at.switch_page("pages/filters.py").run()
     select(at, "filters_model", CNN_RUN)
     yield at
+    from tests.app_support import close_launcher
+
+    close_launcher()
     st.cache_resource.clear()
 
 

@@ -1,58 +1,72 @@
-"""The Train page headless (Streamlit's AppTest): it renders, validates, launches and shows results."""
+"""The Train page headless (AppTest): it renders, validates, queues runs in worker processes, shows results,
+and lets only a run's owner (or the presenter) stop or delete it."""
+import json
 import time
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from cnn_core.training import PRESETS
-from tests.conftest import ROOT, needs_data
+from tests.app_support import app_on, completed_run, runs_dir  # noqa: F401  (fixture)
+from tests.conftest import needs_data
 
 pytestmark = needs_data
 TINY = {"iterations": 30, "batch_size": 20, "train_images": 600, "eval_every": 10, "eval_images": 200,
         "hidden_units": 16}
+OWNER = "owner_token"
 
 
-@pytest.fixture
-def manager(tmp_path, monkeypatch):
-    """A fresh process-wide job manager whose runs go to a temporary folder."""
-    import streamlit as st
-
-    import cnn_core.jobs as jobs
-
-    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr(jobs, "_manager", None)
-    st.cache_resource.clear()  # pages.shared.job_manager caches the manager it handed out
-    yield jobs.get_manager()
-    for job in jobs.get_manager().jobs():
-        job.stop()
-        job.wait(30)
-    st.cache_resource.clear()
+def train_page(query: dict | None = None, session: dict | None = None):
+    return app_on("pages/train.py", query, session)
 
 
-def train_page(query: dict | None = None) -> AppTest:
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    app.query_params.update(query or {})
-    app.switch_page("pages/train.py")
-    return app.run()
-
-
-def fill(app: AppTest, **values) -> None:
+def fill(app, **values) -> None:
     for field, value in values.items():
         widget = app.text_input(key=f"train_{field}") if isinstance(value, str) else app.number_input(key=f"train_{field}")
         widget.set_value(value)
 
 
-def test_the_page_renders_with_the_seed_defaults(manager):
+def folders(runs_dir) -> list[str]:
+    return sorted(path.name for path in runs_dir.iterdir())
+
+
+def wait_for(predicate, timeout: float = 240, every: float = 0.5) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def status_of(runs_dir, run_id: str) -> str:
+    from cnn_core.runs import RunStore
+
+    return RunStore(runs_dir).read(run_id).status
+
+
+def busy_slot(runs_dir) -> str:
+    """A run another worker is training (a fresh heartbeat): the launcher's one slot is taken."""
+    from cnn_core.model import ModelConfig
+    from cnn_core.runs import RunStore
+    from cnn_core.training import TrainConfig
+
+    store = RunStore(runs_dir)
+    run_id = store.create({"model": ModelConfig().to_dict(), "train": TrainConfig().to_dict()}, owner="someone else")
+    store.write_status(run_id, "running")
+    store.beat(run_id, step=1)
+    return run_id
+
+
+def test_the_page_renders_with_the_seed_defaults(runs_dir):
     app = train_page()
     assert not app.exception, app.exception
     assert app.title[0].value == "Train"
     assert app.number_input(key="train_iterations").value == 2500
     assert app.text_input(key="train_learning_rate").value == "0.0001"
-    assert any("CPU" in caption.value for caption in app.caption)  # the devices line
     assert any("No saved runs" in info.value for info in app.info)
 
 
-def test_the_fast_preset_fills_the_form(manager):
+def test_the_fast_preset_fills_the_form(runs_dir):
     app = train_page()
     app.selectbox(key="train_preset").set_value("fast").run()
     fast = PRESETS["fast"]
@@ -61,47 +75,64 @@ def test_the_fast_preset_fills_the_form(manager):
     assert app.selectbox(key="train_schedule").value == fast.schedule
 
 
-def test_invalid_values_get_a_message_and_launch_nothing(manager):
+def test_invalid_values_get_a_message_and_queue_nothing(runs_dir):
     app = train_page()
     fill(app, iterations=0, conv_channels="32, lots")
     app.button(key="train_launch").click().run()
     assert not app.exception, app.exception
-    messages = [error.value for error in app.error]
-    assert any("iterations must be an integer from 1" in m for m in messages), messages
-    assert any("conv_channels must be whole numbers" in m for m in messages), messages
-    assert manager.jobs() == []
+    assert app.error and folders(runs_dir) == []
 
 
-def test_a_bad_run_id_in_the_address_gets_a_clear_message(manager):
-    app = train_page({"run": "../etc"})
-    assert not app.exception, app.exception
-    assert any("not a valid run id" in error.value for error in app.error)
-
-
-def test_the_form_launches_a_tiny_job_and_the_page_shows_its_results(manager):
+def test_the_form_queues_a_tiny_run_a_worker_trains_it_and_the_page_shows_its_results(runs_dir):
     app = train_page()
     fill(app, conv_channels="4, 8", **TINY)
     app.button(key="train_launch").click().run()
     assert not app.exception, app.exception
-    [job] = manager.jobs()
-    assert job.train_config.iterations == 30 and job.model_config.conv_channels == (4, 8)
-    assert app.query_params["run"] in (job.run_id, [job.run_id])
-    assert job.wait(120) and job.status == "completed", job.reason
+    [run_id] = folders(runs_dir)
+    config = json.loads((runs_dir / run_id / "config.json").read_text())
+    assert config["train"]["iterations"] == 30 and config["model"]["conv_channels"] == [4, 8]
+    assert app.query_params["run"] in (run_id, [run_id])
+    assert wait_for(lambda: status_of(runs_dir, run_id) not in ("queued", "running"))
+    assert status_of(runs_dir, run_id) == "completed", (runs_dir / run_id / "worker.log").read_text()[-2000:]
     app.run()
     assert not app.exception, app.exception
-    assert any(metric.label == "Full test accuracy" for metric in app.metric)
-    assert any(f"Run `{job.run_id}`: completed" in md.value for md in app.markdown)
+    assert any(metric.label.startswith("Full test accuracy") for metric in app.metric)
+    assert any(f"Run `{run_id}`: completed" in md.value for md in app.markdown)
     assert len(app.get("plotly_chart")) >= 3  # loss, accuracy, confusion matrix, mistakes
 
 
-def test_stop_from_the_page_stops_a_running_job(manager):
+def test_a_visitor_waits_behind_the_running_run_and_may_queue_only_one(runs_dir):
+    running = busy_slot(runs_dir)
     app = train_page()
-    fill(app, conv_channels="4, 8", **{**TINY, "iterations": 100_000, "eval_every": 10_000})
+    fill(app, conv_channels="4, 8", **TINY)
     app.button(key="train_launch").click().run()
-    [job] = manager.jobs()
-    deadline = time.time() + 60
-    while job.latest() is None and time.time() < deadline:
-        time.sleep(0.1)
-    app.run()
-    app.button(key="train_stop").click().run()
-    assert job.wait(30) and job.status == "stopped"
+    [queued] = [name for name in folders(runs_dir) if name != running]
+    assert status_of(runs_dir, queued) == "queued"
+    assert any("Next in the queue" in info.value or "Waiting in the queue" in info.value for info in app.info)
+    app.button(key="train_launch").click().run()
+    assert not app.exception
+    assert any("already have a run waiting" in w.value for w in app.warning)
+    assert len(folders(runs_dir)) == 2  # the refused launch made no folder
+
+
+def test_only_the_owner_sees_stop_and_stop_takes_a_queued_run_out(runs_dir):
+    running = busy_slot(runs_dir)
+    owner = train_page()
+    fill(owner, conv_channels="4, 8", **TINY)
+    owner.button(key="train_launch").click().run()
+    [queued] = [name for name in folders(runs_dir) if name != running]
+    stranger = train_page({"run": queued})
+    assert not [b for b in stranger.button if b.key == "train_stop"]
+    assert any("Only the visitor who launched" in c.value for c in stranger.caption)
+    owner.button(key="train_stop").click().run()
+    assert status_of(runs_dir, queued) == "stopped"
+
+
+def test_the_presenter_password_lets_a_visitor_manage_every_run(runs_dir, monkeypatch):
+    monkeypatch.setenv("CNN_PRESENTER_PASSWORD", "s3cret demo")
+    running = busy_slot(runs_dir)
+    app = train_page({"run": running})
+    app.text_input(key="presenter_password_input").input("wrong").run()
+    assert any("not the presenter password" in e.value for e in app.error)
+    app.text_input(key="presenter_password_input").input("s3cret demo").run()
+    assert [b for b in app.button if b.key == "train_stop"]
