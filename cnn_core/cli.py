@@ -112,16 +112,18 @@ def load_any_model(spec: str | None):
 
 
 def progress_bar(job, stream) -> None:
-    """Draw a one-line progress bar until the job ends (only on a terminal)."""
-    total = job.train_config.iterations
-    while not job.wait(0.5):
+    """Redraw a one-line progress bar every half second until the job ends, and once at the end."""
+    total, finished, last_test = job.train_config.iterations, False, ""
+    while not finished:
+        finished = job.wait(0.5)
         record = job.latest()
         if record is None:
             continue
         filled = int(30 * record.step / total)
-        test = f" test acc {record.test_accuracy:.3f}" if record.test_accuracy is not None else ""
+        if record.test_accuracy is not None:  # Kept on screen until the next measurement.
+            last_test = f" test acc {record.test_accuracy:.3f}"
         stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {record.step}/{total} loss {record.train_loss:.3f}"
-                     f"{test} {record.images_per_second:,.0f} img/s ETA {record.eta:4.0f}s ")
+                     f"{last_test} {record.images_per_second:,.0f} img/s ETA {record.eta:4.0f}s\x1b[K")
         stream.flush()
     stream.write("\n")
 

@@ -154,3 +154,38 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["device"] == "mirrored" and result["steps"] == 30 and result["test_accuracy"] > 0.3
+
+
+def test_train_in_a_terminal_draws_a_progress_bar_on_stderr_and_json_stays_one_line(tmp_path):
+    """A real process whose stderr is a terminal (a pty) and whose stdout is a pipe, as in `... --json | jq`."""
+    import pty
+    import threading
+
+    env = {**os.environ, "CNN_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT)}
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "cnn_core", "train", *TINY, "--json"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=terminal, text=True)
+    os.close(terminal)
+    screen = bytearray()
+
+    def read_terminal():
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the process closed the terminal.
+                return
+            if not chunk:
+                return
+            screen.extend(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    stdout, _ = process.communicate(timeout=300)
+    reader.join(10)
+    os.close(controller)
+    drawn = screen.decode(errors="replace")
+    assert process.returncode == 0, drawn[-2000:]
+    assert len(stdout.strip().splitlines()) == 1 and json.loads(stdout)["steps"] == 30
+    final = drawn.replace("\r\n", "\n").rstrip("\n").split("\r")[-1]  # The last redraw (the pty adds \r to \n).
+    assert "[##############################] 30/30 loss " in final and " img/s ETA " in final, drawn[-500:]
+    assert "test acc " in final and "Traceback" not in drawn
