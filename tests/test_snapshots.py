@@ -1,0 +1,64 @@
+"""conv1 snapshots during training (cnn_core.snapshots): recorded when asked, saved and read back."""
+import numpy as np
+import pytest
+
+from cnn_core.model import ModelConfig, build_model
+from cnn_core.snapshots import MAX_SNAPSHOTS, FilterHistory, conv1_maps, read_filter_history
+
+
+def test_conv1_maps_match_tf_nn():
+    import tensorflow as tf
+
+    generator = np.random.default_rng(0)
+    image = generator.random((28, 28), dtype=np.float32)
+    kernels, biases = generator.normal(size=(3, 3, 4)).astype(np.float32), generator.normal(size=4).astype(np.float32)
+    reference = tf.nn.relu(tf.nn.conv2d(image[None, :, :, None], kernels[:, :, None, :], 1, "SAME") + biases)
+    np.testing.assert_allclose(conv1_maps(image, kernels, biases), reference.numpy()[0], rtol=1e-5, atol=1e-5)
+
+
+def test_steps_wanted_are_powers_of_two():
+    history = FilterHistory()
+    assert [step for step in range(1, 100) if history.wants(step)] == [1, 2, 4, 8, 16, 32, 64]
+
+
+def test_record_save_and_read_back(run_store):
+    model = build_model(ModelConfig(conv_channels=(4,), hidden_units=8))
+    test_images = np.random.default_rng(1).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    history = FilterHistory(digit_index=2)
+    for step in (1, 2, 2, 4):  # A step recorded twice is kept once.
+        history.record(step, model, test_images)
+    run_id = run_store.create({"model": {}, "train": {}})
+    history.save(run_store, run_id)
+
+    saved = read_filter_history(run_store.path(run_id) / "filter_history.npz")
+    kernel, bias = model.get_layer("conv1").get_weights()
+    assert saved["steps"].tolist() == [1, 2, 4] and int(saved["digit_index"]) == 2
+    assert saved["kernels"].shape == (3, 3, 3, 4) and saved["maps"].shape == (3, 28, 28, 4)
+    assert saved["maps"].dtype == np.float16
+    np.testing.assert_array_equal(saved["digit"], test_images[2] / np.float32(255))
+    np.testing.assert_allclose(saved["maps"][0], conv1_maps(saved["digit"], kernel[:, :, 0, :], bias), rtol=1e-3, atol=1e-3)
+
+
+def test_an_mlp_records_nothing_and_saves_nothing(run_store):
+    history = FilterHistory()
+    history.record(1, build_model(ModelConfig(architecture="mlp", hidden_units=8)), np.zeros((1, 28, 28), np.uint8))
+    run_id = run_store.create({})
+    history.save(run_store, run_id)
+    assert history.steps == [] and not (run_store.path(run_id) / "filter_history.npz").exists()
+
+
+def test_snapshots_are_capped():
+    model = build_model(ModelConfig(conv_channels=(2,), hidden_units=4))
+    history = FilterHistory()
+    for step in range(1, MAX_SNAPSHOTS + 10):
+        history.record(step, model, np.zeros((1, 28, 28), np.uint8))
+    assert len(history.steps) == MAX_SNAPSHOTS
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04 a broken zip"], ids=["empty", "garbage", "broken-zip"])
+def test_an_unreadable_file_reads_as_none(tmp_path, content):
+    # The Filters page shows "no snapshots" for these rather than an error box.
+    path = tmp_path / "filter_history.npz"
+    path.write_bytes(content)
+    assert read_filter_history(path) is None
+    assert read_filter_history(tmp_path / "missing.npz") is None
