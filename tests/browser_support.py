@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+PRESENTER_PASSWORD = "presenter-for-tests"  # the shared server's; a test types it to manage any run
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -76,7 +77,7 @@ def app_server(tmp_path_factory):
             pytest.fail("CI needs /usr/bin/chromium and playwright for the browser tests")
         pytest.skip("no /usr/bin/chromium or playwright here")
     folder = tmp_path_factory.mktemp("app")
-    process, url = start_app(folder / "runs", folder / "server.log")
+    process, url = start_app(folder / "runs", folder / "server.log", {"CNN_PRESENTER_PASSWORD": PRESENTER_PASSWORD})
     yield url, folder / "runs", process
     stop_app(process)
 
@@ -130,3 +131,18 @@ def screenshot(page, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def page_warnings(page) -> list[str]:
+    """The text of every warning box on the page."""
+    boxes = page.locator("[data-testid=stAlertContentWarning]")
+    return [boxes.nth(i).inner_text() for i in range(boxes.count())]
+
+
+def log_in_as_presenter(page) -> None:
+    """Type the shared server's presenter password into the sidebar field."""
+    field = page.get_by_label("Presenter password", exact=True).and_(page.locator("input"))
+    field.fill(PRESENTER_PASSWORD)
+    field.press("Enter")
+    page.get_by_text("Presenter: you can stop and delete every run").wait_for(timeout=30_000)
+    wait_idle(page)

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from tests.browser_support import open_page, page_errors, screenshot, wait_idle
+from tests.browser_support import log_in_as_presenter, open_page, page_errors, page_warnings, screenshot, wait_idle
 from tests.conftest import needs_data
 
 pytestmark = [pytest.mark.browser, needs_data]
 # A tiny network on 600 images: thousands of steps a minute on two cores, so the chart moves fast.
-TINY = {"Conv channels, one block each": "4, 8", "Dense units": "16", "Training images (0 = all 60,000)": "600",
+TINY = {"Conv channels": "4, 8", "Dense units": "16", "Training images": "600",
         "Batch size": "20", "Iterations": "100000", "Test every": "50", "Test images": "200"}
 # Points in the loss chart's train line. The figure ships NumPy arrays as base64 typed arrays, so read
 # the decoded data Plotly keeps on the chart's element after drawing it.
@@ -57,7 +57,8 @@ def test_a_live_run_gains_points_and_stop_stops_it(browser, app_url, app_server)
     page.get_by_role("button", name="Launch training").click()
     page.wait_for_url("**/train?run=*", timeout=30_000)  # page.url alone never updates in a sleep loop
     run_id = page.url.split("run=")[1].split("&")[0]
-    wait_for(lambda: page.evaluate(POINTS) > 3, 60, "the loss chart never showed points")
+    # The worker process imports TensorFlow before its first step: up to half a minute on 2 busy cores.
+    wait_for(lambda: page.evaluate(POINTS) > 3, 180, "the loss chart never showed points", page)
     first = page.evaluate(POINTS)
     # The charts' fragment redraws every few seconds (pages/train.py, CHART_SECONDS), without a reload.
     wait_for(lambda: page.evaluate(POINTS) > first, 15, "the live chart gained no points", page)
@@ -66,9 +67,8 @@ def test_a_live_run_gains_points_and_stop_stops_it(browser, app_url, app_server)
 
     page.get_by_role("button", name="Stop", exact=True).click()
     status = runs_dir / run_id / "status.json"
-    clicked = time.time()
-    wait_for(lambda: json.loads(status.read_text())["status"] == "stopped", 30, "Stop did not stop the job")
-    assert time.time() - clicked < 5  # The job ends within a second; saving the model takes the rest.
+    # How fast Stop acts is measured by benchmarks/stop_latency.py, not asserted here.
+    wait_for(lambda: json.loads(status.read_text())["status"] == "stopped", 120, "Stop did not stop the run", page)
     wait_for(lambda: page.get_by_text("Full test accuracy").count(), 30, "no results after the run stopped")
     wait_idle(page)
     time.sleep(1)  # Plotly draws the result charts just after the script ends.
@@ -80,31 +80,33 @@ def test_a_live_run_gains_points_and_stop_stops_it(browser, app_url, app_server)
     wait_for(lambda: again.get_by_text("Full test accuracy").count(), 60, "a new tab did not find the run")
     assert not page_errors(again), page_errors(again)
     bad = open_page(browser, app_url, "train?run=../etc")
-    wait_for(lambda: any("not a valid run id" in error for error in page_errors(bad)), 60,
+    wait_for(lambda: any("There is no run" in warning for warning in page_warnings(bad)), 60,
              "a bad run id got no message")
     for tab in (page, again, bad):
         tab.context.close()
 
 
-def test_a_saved_run_can_be_overlaid_downloaded_and_deleted(browser, app_url, app_server, tmp_path):
-    import shutil
+def test_saved_runs_overlay_download_and_deleting_the_bottom_row(browser, app_url, app_server, tmp_path):
+    """Three saved runs; the bottom one (the oldest) is overlaid, downloaded and deleted by the presenter."""
+    from cnn_core.model import ModelConfig, build_model
+    from cnn_core.runs import RunStore
+    from tests.app_support import completed_run
 
-    from cnn_core.inference import DEFAULT_MODEL
-
-    runs_dir = app_server[1]
-    run_id = "20991231-235959-keepme"  # Sorts first: the table lists the newest run on top.
-    folder = runs_dir / run_id
-    folder.mkdir(parents=True)
-    shutil.copyfile(DEFAULT_MODEL, folder / "model.keras")
-    (folder / "config.json").write_text(json.dumps({"model": {}, "train": {"dataset": "mnist", "iterations": 2}}))
-    (folder / "history.csv").write_text("step,train_loss,test_loss\n1,2.3,2.3\n2,1.0,1.1\n")
-    (folder / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
-    (folder / "status.json").write_text(json.dumps({"status": "completed"}))
+    store = RunStore(app_server[1])
+    config = ModelConfig(conv_channels=(4,), hidden_units=8)
+    ids = [completed_run(store, build_model(config), config, f"2099123{day}-235959-keep{day}0", accuracy=0.5)
+           for day in (1, 0)]
+    bottom = ids[-1]  # Sorted newest first, ...-30 is below ...-31 (and below any run other tests made).
+    for run_id in ids:
+        store.append_history(run_id, {"step": 1, "train_loss": 2.3, "test_loss": 2.3})
+        store.append_history(run_id, {"step": 2, "train_loss": 1.0, "test_loss": 1.1})
     page = open_page(browser, app_url, "train", viewport=(1400, 2400))
+    log_in_as_presenter(page)
     grid = page.locator("[data-testid=stDataFrame]").first
     grid.wait_for(timeout=60_000)
+    rows = len(store.list_runs()[0])
     box = grid.bounding_box()
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # The first row's selection box.
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * (rows - 1) + 17)  # The bottom row's selection box.
     wait_for(lambda: page.get_by_role("button", name="Delete...").count(), 30, "selecting a row showed no actions", page)
     wait_idle(page)
     # The selected run's curve, overlaid: Plotly draws it just after the script ends.
@@ -113,12 +115,16 @@ def test_a_saved_run_can_be_overlaid_downloaded_and_deleted(browser, app_url, ap
         page.get_by_role("button", name="Download model (.keras)").click()
     saved = tmp_path / "downloaded.keras"
     download.value.save_as(saved)
-    assert saved.read_bytes() == DEFAULT_MODEL.read_bytes()
+    assert saved.read_bytes() == (store.path(bottom) / "model.keras").read_bytes()
     page.get_by_role("button", name="Delete...").click()
     page.get_by_role("button", name="Yes, delete").wait_for(timeout=30_000)
-    assert folder.exists()  # Nothing is deleted before the confirmation.
+    assert page.get_by_text(f"Delete run {bottom} and its model").count()  # the bottom row's run
+    assert store.path(bottom).exists()  # Nothing is deleted before the confirmation.
     page.get_by_role("button", name="Yes, delete").click()
-    wait_for(lambda: not folder.exists(), 30, "the run was not deleted", page)
+    wait_for(lambda: not store.path(bottom).exists(), 30, "the run was not deleted", page)
     wait_idle(page)
     assert not page_errors(page), page_errors(page)
+    # The row that moved up is not ticked: no actions are offered until someone selects again.
+    assert not page.get_by_role("button", name="Delete...").count()
+    assert store.path(ids[0]).exists()
     page.context.close()
