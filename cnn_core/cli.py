@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: 16-bit arithmetic where the hardware has it natively, else float32")
     train.add_argument("--architecture", choices=("cnn", "mlp"), default="cnn",
                        help="mlp: the fully connected net with the seed CNN's parameter count")
-    train.add_argument("--export", type=Path, help="also copy the model here (.keras) with a metadata .json")
+    train.add_argument("--export", type=Path, help="also copy the model into this model folder (as models/seed-mnist/): "
+                                                   "model.keras, meta.json and what the web server serves")
     evaluate = commands.add_parser("evaluate", help="score a model on the full test set")
     evaluate.add_argument("--model", help="a .keras file or a run id (default: the shipped model)")
     evaluate.add_argument("--dataset", choices=tuple(DATASETS))
@@ -140,8 +141,8 @@ def command_train(args) -> dict:
     base = PRESETS[args.preset].to_dict()
     config = type(PRESETS["seed"]).from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
     model_config = matched_mlp(ModelConfig()) if args.architecture == "mlp" else ModelConfig()
-    if args.export and args.export.suffix != ".keras":
-        raise ValueError(f"--export needs a path ending in .keras, got {args.export}")
+    if args.export and (args.export.suffix or args.export.is_file()):
+        raise ValueError(f"--export needs a folder (for example models/my-cnn), got {args.export}")
     load_dataset(config.dataset)  # Missing or broken data is a usage error, before any training.
     if config.device != "cpu" and config.strategy == "default":
         from cnn_core.devices import resolve_device
@@ -168,18 +169,28 @@ def command_train(args) -> dict:
     return result
 
 
-def export_model(job, path: Path, result: dict, job_argv: list[str]) -> None:
-    """Save the run's model to ``path`` without optimizer state (a third of the size), plus metadata."""
-    from cnn_core.runs import load_model_file
+SHIPPED_FILES = ("model.tflite", "weights.npz", "filter_history.npz", "predictions.npy")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    load_model_file(job.store.path(job.run_id) / "model.keras").save(path)  # Loaded uncompiled: no optimizer.
+
+def export_model(job, folder: Path, result: dict, job_argv: list[str]) -> None:
+    """Make ``folder`` a model folder like models/seed-mnist/: the model without optimizer state (a third of
+    the size), meta.json, and the run's serving files (LiteRT model, weights, filter history...)."""
+    import shutil
+
+    from cnn_core.runs import atomic_write_json, load_model_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    run = job.store.path(job.run_id)
+    load_model_file(run / "model.keras").save(folder / "model.keras")  # Loaded uncompiled: no optimizer.
+    for name in SHIPPED_FILES:
+        if (run / name).is_file():
+            shutil.copyfile(run / name, folder / name)
     metadata = {"model": job.model_config.to_dict(), "train": job.train_config.to_dict(),
                 "dataset": job.train_config.dataset, "test_accuracy": result["test_accuracy"],
                 "test_images": result["test_images"], "seconds": round(result["seconds"], 1),
-                "device": result["device"], "date": time.strftime("%Y-%m-%d"),
-                "command": "python -m cnn_core " + shlex.join(job_argv)}
-    path.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
+                "device": result["device"], "precision": result.get("precision", "float32"),
+                "date": time.strftime("%Y-%m-%d"), "command": "python -m cnn_core " + shlex.join(job_argv)}
+    atomic_write_json(folder / "meta.json", metadata)
 
 
 def command_evaluate(args) -> dict:

@@ -52,12 +52,17 @@ def test_train_json_and_evaluate_the_run(trained_run, capsys):
 
 def test_export_writes_model_and_metadata(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
-    target = tmp_path / "shipped" / "model.keras"
+    target = tmp_path / "shipped"
     code, result, err = run_cli(capsys, "train", *TINY, "--export", str(target), "--json")
     assert code == 0, err
-    metadata = json.loads(target.with_suffix(".json").read_text())
+    metadata = json.loads((target / "meta.json").read_text())
     assert metadata["test_accuracy"] == result["test_accuracy"] and metadata["command"].startswith("python -m cnn_core train")
     assert metadata["train"]["iterations"] == 30
+    from cnn_core.serving import ServedModel  # The exported folder serves as models/seed-mnist/ does.
+
+    assert ServedModel(target).probabilities(np.zeros((2, 28, 28), np.float32)).shape == (2, 10)
+    code, _, err = run_cli(capsys, "train", *TINY, "--export", str(tmp_path / "model.keras"), "--json")
+    assert code == 2 and "needs a folder" in err
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no shipped model")
