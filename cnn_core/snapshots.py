@@ -13,6 +13,7 @@ them as ``filter_history.npz`` in the run folder:
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 
@@ -67,5 +68,5 @@ def read_filter_history(path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
