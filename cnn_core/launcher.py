@@ -197,7 +197,8 @@ class Launcher:
         """
         for run_id, worker in self._workers.items():
             if worker.process.poll() is None and not (self.store.path(run_id) / "heartbeat").exists():
-                self.store.write_status(run_id, "running", reason="starting: loading TensorFlow and the data")
+                self.store.write_status(run_id, "running", reason="starting: loading TensorFlow and the data",
+                                        pid=worker.process.pid)  # The worker's pid, never the server's.
 
     def _enforce_stops(self) -> None:
         now = time.time()
