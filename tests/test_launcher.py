@@ -293,3 +293,46 @@ def test_broken_folders_do_not_stop_the_queue(launchers, run_store):
 def test_limits_must_make_sense(run_store):
     with pytest.raises(ValueError, match="max_running must be at least 1, got 0"):
         Launcher(run_store, max_running=0, monitor=False)
+
+
+def adopt_fake_worker(launcher, store, code: str) -> str:
+    """A running run whose 'worker' is ``python -c code``, adopted as if this launcher had started it."""
+    from cnn_core.launcher import Worker
+
+    run_id = store.create(config(), owner="alice")
+    store.write_status(run_id, "running")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    launcher._workers[run_id] = Worker(run_id, process)
+    return run_id
+
+
+def test_a_worker_that_ignores_stop_is_killed_after_the_grace_period(launchers, run_store, monkeypatch):
+    from cnn_core import launcher as launcher_module
+
+    monkeypatch.setattr(launcher_module, "STOP_ACK_SECONDS", 0.2)
+    launcher = launchers(monitor=False)
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
+    run_id = adopt_fake_worker(launcher, run_store, stubborn)
+    launcher.stop(run_id, owner="alice")
+    assert run_store.stop_requested(run_id)
+
+    def ended():
+        launcher.tick()
+        return run_id not in launcher._workers
+
+    wait_for(ended, "the stubborn worker to be killed")
+    info = run_store.read(run_id)
+    assert info.status == "stopped" and "did not stop in time" in info.reason
+    assert info.status_info["returncode"] == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("code, reason", [("print('ready', flush=True); raise SystemExit(3)", "exited with code 3"),
+                                          ("import os; print('ready', flush=True); os.kill(os.getpid(), 15)", "signal 15 (SIGTERM)")])
+def test_a_worker_that_dies_is_marked_failed_with_the_reason(launchers, run_store, code, reason):
+    launcher = launchers(monitor=False)
+    run_id = adopt_fake_worker(launcher, run_store, code)
+    launcher._workers[run_id].process.wait(TIMEOUT)
+    launcher.tick()
+    info = run_store.read(run_id)
+    assert info.status == "failed" and reason in info.reason and run_id not in launcher._workers
