@@ -1,7 +1,10 @@
 """Benchmarks that print figures: training overhead vs plain ``model.fit``, predict latency, memory.
 
-Side by side in one process, alternating (fit, job, fit, job, ...) so that a noisy shared machine
-hurts both equally; medians are reported. Run: ``python -m cnn_core bench --json``.
+Side by side in one process, alternating, with the order swapped every repeat (fit then job, job
+then fit, ...) so that a noisy shared machine and a warming cache hurt both alike. Both train the
+same config in the same precision; the job's time is its ``fit`` call with our progress callback,
+test batches and history included. Reported: each pair's ratio (job throughput / fit throughput),
+their median and spread, and the hardware. Run: ``python -m cnn_core bench --json``.
 """
 from __future__ import annotations
 
@@ -12,13 +15,16 @@ import time
 import numpy as np
 
 from cnn_core.data import load_dataset
+from cnn_core.devices import hardware_line, resolve_device
 from cnn_core.model import ModelConfig, build_model
-from cnn_core.training import TrainConfig, compile_for_training, training_dataset
+from cnn_core.training import (TrainConfig, compile_for_training, precision_policy, resolve_precision,
+                               training_dataset)
 
 
 def plain_fit_seconds(config: TrainConfig, images, labels) -> float:
-    """Wall time of a bare Keras ``fit`` of the seed network, compiled as a job is: the baseline."""
-    model = build_model(ModelConfig(), seed=config.seed)
+    """Wall time of a bare Keras ``fit`` of the seed network, built and compiled as a job is: the baseline."""
+    with precision_policy(resolve_precision(config.precision, resolve_device(config.device))):
+        model = build_model(ModelConfig(), seed=config.seed)
     compile_for_training(model, config)
     began = time.perf_counter()
     model.fit(training_dataset(images, labels, config), epochs=1, steps_per_epoch=config.iterations,
@@ -26,14 +32,14 @@ def plain_fit_seconds(config: TrainConfig, images, labels) -> float:
     return time.perf_counter() - began
 
 
-def job_fit_seconds(config: TrainConfig, store) -> float:
-    """Wall time of the same training inside our job, progress publishing and test batches included."""
+def job_fit_seconds(config: TrainConfig, store) -> tuple[float, float]:
+    """Wall time of the same training inside our job, and the part of it spent on test batches."""
     from cnn_core.jobs import JobManager
 
     job = JobManager(store=store).submit(ModelConfig(), config)
     job.wait()
     assert job.status == "completed", job.reason
-    return job.fit_seconds
+    return job.fit_seconds, job._measure_seconds
 
 
 def predict_latency_ms(samples: int = 200) -> tuple[float, float]:
@@ -54,30 +60,45 @@ def predict_latency_ms(samples: int = 200) -> tuple[float, float]:
     return float(np.percentile(timings, 50)), float(np.percentile(timings, 95))
 
 
-def run_benchmarks(steps: int = 400, repeats: int = 3, log=None) -> dict:
+def run_benchmarks(steps: int = 400, repeats: int = 5, precision: str = "float32", log=None) -> dict:
     """All figures as one dict (throughputs in images per second)."""
     import tempfile
 
     from cnn_core.runs import RunStore
 
-    config = TrainConfig(iterations=steps)  # The seed's batch size, optimizer and test-batch cadence.
+    # The seed's batch size, optimizer and test-batch cadence.
+    config = TrainConfig(iterations=steps, precision=precision)
     dataset = load_dataset("mnist")
-    fit_times, job_times = [], []
+    fit_times, job_times, measure_times = [], [], []
+
+    def fit():
+        fit_times.append(plain_fit_seconds(config, dataset.train_images, dataset.train_labels))
+
+    def job():
+        seconds, measuring = job_fit_seconds(config, store)
+        job_times.append(seconds)
+        measure_times.append(measuring)
+
     with tempfile.TemporaryDirectory() as folder:
         store = RunStore(folder)
         for repeat in range(repeats):
-            fit_times.append(plain_fit_seconds(config, dataset.train_images, dataset.train_labels))
-            job_times.append(job_fit_seconds(config, store))
+            for run in (fit, job) if repeat % 2 == 0 else (job, fit):
+                run()
             if log:
-                log.write(f"repeat {repeat + 1}/{repeats}: fit {fit_times[-1]:.2f} s, job {job_times[-1]:.2f} s\n")
+                log.write(f"repeat {repeat + 1}/{repeats}: fit {fit_times[-1]:.2f} s, job {job_times[-1]:.2f} s "
+                          f"({measure_times[-1]:.2f} s of it test batches)\n")
     images = steps * config.batch_size
     fit_throughput = images / statistics.median(fit_times)
     job_throughput = images / statistics.median(job_times)
+    ratios = [fit_time / job_time for fit_time, job_time in zip(fit_times, job_times)]
     p50, p95 = predict_latency_ms()
     return {
+        "hardware": hardware_line(), "precision": resolve_precision(precision, resolve_device(config.device)),
         "steps": steps, "batch_size": config.batch_size, "repeats": repeats,
         "fit_images_per_second": round(fit_throughput, 1), "job_images_per_second": round(job_throughput, 1),
-        "ratio": round(job_throughput / fit_throughput, 4),
+        "ratio": round(statistics.median(ratios), 4), "ratio_min": round(min(ratios), 4),
+        "ratio_max": round(max(ratios), 4), "ratios": [round(r, 4) for r in ratios],
+        "job_test_batch_seconds": round(statistics.median(measure_times), 3),
         "fit_seconds": [round(t, 3) for t in fit_times], "job_seconds": [round(t, 3) for t in job_times],
         "predict_ms_p50": round(p50, 3), "predict_ms_p95": round(p95, 3),
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

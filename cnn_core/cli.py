@@ -5,7 +5,7 @@
               [--precision auto|float32|mixed_bfloat16|mixed_float16] [--export PATH] [--json]
     evaluate  [--model PATH|RUN_ID] [--dataset ...] [--json]
     predict   IMAGE [--model PATH|RUN_ID] [--json]
-    bench     [--steps N] [--repeats N] [--json]
+    bench     [--steps N] [--repeats N] [--precision ...] [--json]
 
 With ``--json`` the last line on stdout is one JSON object. Bad input of any kind is one line on
 stderr starting with ``error:`` and exit status 2; there is never a traceback.
@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="a .keras file or a run id (default: the shipped model)")
     bench = commands.add_parser("bench", help="training throughput vs model.fit, predict latency, memory")
     bench.add_argument("--steps", type=int, default=400)
-    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--precision", choices=PRECISIONS, default="float32", help="for both the job and model.fit")
     for command in (train, evaluate, predict, bench):
         command.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
     return parser
@@ -219,7 +220,7 @@ def command_bench(args) -> dict:
 
     if not 10 <= args.steps <= 100_000 or not 1 <= args.repeats <= 20:
         raise ValueError("--steps must be 10-100000 and --repeats 1-20")
-    return run_benchmarks(steps=args.steps, repeats=args.repeats, log=sys.stderr)
+    return run_benchmarks(steps=args.steps, repeats=args.repeats, precision=args.precision, log=sys.stderr)
 
 
 COMMANDS = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict, "bench": command_bench}
