@@ -35,12 +35,24 @@ DATASETS = {
     "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
 }
+# What one image of each dataset is called in a sentence ("Sample a test digit", "... item").
+ITEM_NOUNS = {"mnist": "digit", "fashion-mnist": "clothing item"}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 FILE_STEMS = {
     ("train", "images"): "train-images", ("train", "labels"): "train-labels",
     ("test", "images"): "t10k-images", ("test", "labels"): "t10k-labels",
 }
+
+
+def item_noun(name: str) -> str:
+    """'digit' for MNIST, 'clothing item' for Fashion-MNIST: words that follow the model's dataset."""
+    return ITEM_NOUNS.get(name, "image")
+
+
+def with_article(word: str) -> str:
+    """'a Shirt', 'an Ankle boot', 'an 8': the indefinite article a class name needs."""
+    return f"{'an' if word[:1].lower() in 'aeiou8' or word in ('11', '18') else 'a'} {word}"
 
 
 class DataError(RuntimeError):

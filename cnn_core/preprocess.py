@@ -30,7 +30,6 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, a
 # them to outside programs such as Ghostscript, which is no place for untrusted uploads.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 READABLE = "PNG, JPEG, GIF, BMP, WebP, TIFF or PPM"  # FORMATS, as a message says them
-EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff", "ppm", "pgm", "pbm")
 PREVIEW_SIDE = 400                   # Longest side of the preview a page shows of an upload.
 # Errors Pillow raises for damaged files; they all mean "this is not a usable image".
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)

@@ -1,9 +1,10 @@
-"""The Predict page: draw a digit, sample a test digit or upload an image; see what the model answers.
+"""The Predict page: draw, sample a test image or upload one; see what the model answers.
 
 Every input goes through the same MNIST-style preprocessing as the CLI (``cnn_core.preprocess``)
 and the same LiteRT forward pass the other pages use (``cnn_core.serving``). The page shows the 28x28 image the
 model actually sees beside the input, the ten class probabilities, and the answer in words. The
-last digit drawn is kept in ``st.session_state[DRAWN_IMAGE]`` for the Filters page.
+last digit drawn is kept in ``st.session_state[DRAWN_IMAGE]`` for the Filters page, and its strokes
+are drawn again on the canvas when the visitor comes back. Words follow the model's dataset.
 """
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn_core.data import DataError, load_dataset
+from cnn_core.data import DataError, how_to_get, item_noun, load_dataset
 from cnn_core.inference import Prediction
 from cnn_core.serving import ServedModel as Predictor  # the LiteRT-served model: .predict(image28)
 from cnn_core.predict_plots import digit_figure, probability_figure
-from cnn_core.preprocess import ImageError, preprocess_bytes, preprocess_rgba
+from cnn_core.preprocess import READABLE, ImageError, preprocess_bytes, preprocess_rgba, preview_png
 from pages.shared import DRAWN_IMAGE, ensure_app_navigation, pick_model
 
 CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
 CANVAS_KEY = "predict_canvas"     # The canvas's widget key is this plus its generation number.
 GENERATION = "predict_canvas_generation"  # Bumped by "Clear": a new key mounts an empty canvas.
+DRAWN_JSON = "predict_drawn_json"  # The canvas's own record of the strokes, to redraw them on return.
+RESTORED = "predict_canvas_restored"  # The strokes a freshly mounted canvas starts with (None: empty).
 SAMPLE = "predict_sample"         # (dataset name, test-set index) of the sampled digit.
 ANY_CLASS = -1                    # The class menu's "Any class" (an int, so the menu shows no "clear").
 PLOT_CONFIG = {"displayModeBar": False}
@@ -33,10 +36,47 @@ def canvas_key() -> str:
     return f"{CANVAS_KEY}_{st.session_state.get(GENERATION, 0)}"
 
 
-def clear_canvas() -> None:
-    """Mount a fresh, empty canvas and forget the drawn digit, so Filters does not show a stale one."""
-    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
+def forget_drawing() -> None:
+    """Forget the drawn digit and its strokes, so Filters does not show a stale one."""
     st.session_state.pop(DRAWN_IMAGE, None)
+    st.session_state.pop(DRAWN_JSON, None)
+
+
+def clear_canvas() -> None:
+    """Mount a fresh, empty canvas and forget the drawing."""
+    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
+    st.session_state[RESTORED] = None
+    forget_drawing()
+
+
+def initial_drawing() -> dict | None:
+    """The strokes to mount the canvas with: the last drawing when the visitor comes back to the page.
+
+    Streamlit forgets a widget's state once a run does not draw it (another page was open), so a
+    canvas key missing from the session means a fresh mount. The strokes are fixed for as long as
+    that canvas lives: a changing ``initial_drawing`` would make the component redraw after every stroke.
+    """
+    if canvas_key() not in st.session_state:
+        st.session_state[RESTORED] = st.session_state.get(DRAWN_JSON)
+    return st.session_state.get(RESTORED)
+
+
+def read_drawing(result) -> np.ndarray | None:
+    """The 28x28 digit on the canvas, or None when there is none to read (and then none is kept)."""
+    objects = (result.json_data or {}).get("objects") or []
+    if not objects:  # An empty canvas: never drawn on, or emptied by the canvas's own bin.
+        forget_drawing()
+        return None
+    rgba = result.image_data
+    if rgba is None:  # Strokes restored on return, not yet sent back as pixels: the kept digit.
+        return st.session_state.get(DRAWN_IMAGE)
+    try:
+        image28 = preprocess_rgba(rgba)
+    except ImageError:
+        return None  # Strokes too faint or off the canvas: nothing to read yet.
+    st.session_state[DRAWN_IMAGE] = image28
+    st.session_state[DRAWN_JSON] = result.json_data
+    return image28
 
 
 def panels():
@@ -70,58 +110,59 @@ def show_answer(prediction: Prediction, key: str, true_label: int | None = None)
 
 
 @st.fragment
-def draw_section(predictor: Predictor) -> None:
+def draw_section(predictor: Predictor, noun: str = "digit") -> None:
     """The canvas and its answer. A fragment: a pen stroke reruns this, not the whole page."""
     left, middle, right = panels()
     with left:
-        stroke = st.slider("Pen width", 8, 40, 22, key="predict_stroke_width",
-                           help="MNIST strokes are about 2 to 3 of the 28 pixels wide, "
-                                "so about 20 to 30 here.")
+        # The canvas first, with free room above it for its own toolbar (undo, redo, bin), which
+        # appears there on hover; the pen width and Clear sit below, out of the toolbar's way.
+        stroke = st.session_state.get("predict_stroke_width", 22)
         result = st_canvas(stroke_width=stroke, stroke_color="#ffffff", background_color="#000000",
                            width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
+                           initial_drawing=initial_drawing(),
                            update_streamlit=True, return_image_data=True, key=canvas_key())
-        st.button("Clear", key="predict_clear", icon=":material/delete:", on_click=clear_canvas)
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            st.slider("Pen width", 8, 40, 22, key="predict_stroke_width",
+                      help="MNIST strokes are about 2 to 3 of the 28 pixels wide, so about 20 to 30 here.")
+            st.button("Clear", key="predict_clear", icon=":material/delete:", on_click=clear_canvas)
     started = time.perf_counter()
-    rgba = result.image_data if (result.json_data or {}).get("objects") else None
-    try:
-        image28 = None if rgba is None else preprocess_rgba(rgba)
-    except ImageError:
-        image28 = None  # Strokes too faint or off the canvas: nothing to read yet.
+    image28 = read_drawing(result)
     if image28 is None:
         with right:
-            st.info("Draw a digit in the black square with the mouse: "
+            st.info(f"Draw {'a digit' if noun == 'digit' else 'something'} in the black square with the mouse: "
                     "the answer appears as you draw, no button to press.")
         return
     prediction = predictor.predict(image28)
     elapsed = time.perf_counter() - started
-    st.session_state[DRAWN_IMAGE] = image28
     with middle:
         show_seen(image28, key="predict_draw_seen")
         st.caption(f"Preprocessed and answered in {elapsed * 1000:.0f} ms. "
-                   "The Filters page can show this digit's feature maps.")
+                   "The Filters page can show this drawing's feature maps.")
     with right:
         show_answer(prediction, key="predict_draw_bars")
 
 
 def pick_sample(dataset_name: str, labels: np.ndarray, wanted: int) -> None:
-    """Choose a random test digit, of class ``wanted`` if one is chosen, and remember it."""
+    """Choose a random test image, of class ``wanted`` if one is chosen, and remember it."""
     candidates = np.arange(len(labels)) if wanted == ANY_CLASS else np.flatnonzero(labels == wanted)
     st.session_state[SAMPLE] = (dataset_name, int(np.random.default_rng().choice(candidates)))
 
 
 def sample_section(predictor: Predictor, dataset_name: str) -> None:
-    """A test-set digit, random or of a chosen class: its true label and the model's answer."""
+    """A test-set image, random or of a chosen class: its true label and the model's answer."""
+    noun = item_noun(dataset_name)
     try:
-        dataset = load_dataset(dataset_name)
+        dataset = load_dataset(dataset_name, allow_download=False)  # the web server never imports Keras
     except DataError as error:
-        st.error(f"The {dataset_name} test digits could not be loaded: {error}")
+        st.error(f"The {dataset_name} test {noun}s could not be loaded: {error}. "
+                 f"Drawing and uploading still work; to sample, {how_to_get(dataset_name)}.")
         return
     classes = [ANY_CLASS, *range(len(dataset.class_names))]
     left, middle, right = panels()
     with left:
         wanted = st.selectbox("Class", classes, key="predict_sample_class",
                               format_func=lambda c: "Any class" if c == ANY_CLASS else dataset.class_names[c])
-        st.button("Sample a test digit", key="predict_sample_button", icon=":material/casino:",
+        st.button(f"Sample a test {noun}", key="predict_sample_button", icon=":material/casino:",
                   on_click=pick_sample, args=(dataset.name, dataset.test_labels, wanted))
     remembered = st.session_state.get(SAMPLE)
     if (remembered is None or remembered[0] != dataset.name
@@ -137,26 +178,31 @@ def sample_section(predictor: Predictor, dataset_name: str) -> None:
                     true_label=int(dataset.test_labels[index]))
 
 
-def upload_section(predictor: Predictor) -> None:
-    """An uploaded PNG or JPEG, preprocessed like a drawing; a bad file gets a clear message."""
+def upload_section(predictor: Predictor, noun: str = "digit") -> None:
+    """An uploaded image, preprocessed like a drawing; a bad file gets a clear message.
+
+    Any file is accepted here (no ``type=`` filter): the browser would refuse an SVG with only a red
+    icon and leave the previous file's answer on screen, where this page says what is wrong.
+    """
     left, middle, right = panels()
     with left:
         limit = st.get_option("server.maxUploadSize")
-        upload = st.file_uploader("A PNG or JPEG image of one digit", type=["png", "jpg", "jpeg"],
-                                  key="predict_upload",
-                                  help=f"Up to {limit} MB. Dark ink on light paper or light on dark.")
+        upload = st.file_uploader(f"An image of one {noun}", key="predict_upload",
+                                  help=f"{READABLE}, up to {limit} MB. Dark on light or light on dark.")
     if upload is None:
         with right:
-            st.info("Upload a photo or scan of one handwritten digit.")
+            st.info(f"Upload a photo or scan of one {'handwritten digit' if noun == 'digit' else noun}.")
         return
     try:
-        image28 = preprocess_bytes(upload.getvalue())
+        data = upload.getvalue()
+        image28, preview = preprocess_bytes(data), preview_png(data)
     except ImageError as error:
         with right:
             st.error(f"{upload.name} cannot be used — {error}.")
         return
     with left:
-        st.image(upload.getvalue(), caption=upload.name, width=200)
+        # A PNG made for the browser: st.image would try to write a 16-bit greyscale upload as JPEG.
+        st.image(preview, caption=upload.name, width=200)
     with middle:
         show_seen(image28, key="predict_upload_seen")
     with right:
@@ -165,19 +211,20 @@ def upload_section(predictor: Predictor) -> None:
 
 def main() -> None:
     st.title("Predict")
-    st.caption("Draw a digit, sample one from the test set or upload one, and see what the network "
+    st.caption("Draw, sample an image from the test set or upload one, and see what the network "
                "answers, after the same MNIST-style preprocessing the command line uses.")
     choice, predictor = pick_model("Model", widget_key="predict_model")
+    noun = item_noun(choice.dataset)
     if choice.dataset != "mnist":
         st.caption(f"This model was trained on {choice.dataset}: it answers with its classes "
                    f"({', '.join(choice.class_names)}), whatever you draw.")
-    draw, sample, upload = st.tabs(["Draw", "Sample a test digit", "Upload an image"])
+    draw, sample, upload = st.tabs(["Draw", f"Sample a test {noun}", "Upload an image"])
     with draw:
-        draw_section(predictor)
+        draw_section(predictor, noun)
     with sample:
         sample_section(predictor, choice.dataset)
     with upload:
-        upload_section(predictor)
+        upload_section(predictor, noun)
 
 
 ensure_app_navigation()

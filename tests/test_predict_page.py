@@ -2,7 +2,8 @@
 
 A drawing reaches the page the way the browser sends it: as the canvas component's widget state,
 ``{"drawing": {"raw": <Fabric JSON>, "data": <PNG data URL>}}``, set on the canvas's key. From
-there the page's own path runs: PNG decoding, ``cnn_core.preprocess``, ``Predictor``, the figures.
+there the page's own path runs: PNG decoding, ``cnn_core.preprocess``, the LiteRT-served model
+(``cnn_core.serving``), the figures. Runs are saved with their serving files, as a worker saves them.
 """
 import base64
 import io
@@ -27,12 +28,21 @@ def mnist():
     return load_dataset("mnist")
 
 
-def save_run(store, model, dataset="mnist", accuracy=None):
-    """Save ``model`` as a completed run of ``store`` and return its id."""
-    run_id = store.create({"train": {"dataset": dataset}})
-    store.save_model(run_id, model)
-    store.write_metrics(run_id, {} if accuracy is None else {"test_accuracy": accuracy})
-    store.write_status(run_id, "completed")
+def save_run(store, model, config, dataset="mnist", accuracy=None):
+    """Save ``model`` (built from ``config``) as a completed, servable run of ``store``; return its id."""
+    from cnn_core.export import export_serving
+    from cnn_core.runs import RunStore, atomic_write_bytes
+
+    # Made in a staging folder and moved in whole: a server's launcher watching ``store`` would
+    # otherwise start a worker for the run while it still says "queued".
+    staging = RunStore(store.root.parent / "staging")
+    run_id = staging.create({"model": config.to_dict(), "train": {"dataset": dataset}})
+    staging.save_model(run_id, model)
+    export_serving(model, config, staging.path(run_id), atomic_write_bytes)
+    staging.write_metrics(run_id, {} if accuracy is None else {"test_accuracy": accuracy})
+    staging.write_status(run_id, "completed")
+    store.root.mkdir(parents=True, exist_ok=True)
+    staging.path(run_id).rename(store.path(run_id))
     return run_id
 
 
@@ -45,22 +55,32 @@ def quick_run(tmp_path_factory, mnist):
     from cnn_core.runs import RunStore
     from cnn_core.training import as_model_input
 
-    model = build_model(ModelConfig(conv_channels=(8, 16), hidden_units=32))
+    config = ModelConfig(conv_channels=(8, 16), hidden_units=32)
+    model = build_model(config)
     model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(as_model_input(mnist.train_images[:6000]), mnist.train_labels[:6000], batch_size=64,
               epochs=2, verbose=0)
     store = RunStore(tmp_path_factory.mktemp("predict") / "runs")
-    return store, save_run(store, model, accuracy=0.9), model
+    return store, save_run(store, model, config, accuracy=0.9), model
+
+
+def served(store, run_id):
+    """The model as the page serves it (LiteRT), to know what the page should answer."""
+    from cnn_core.inference import run_choice
+    from cnn_core.serving import load_served
+
+    return load_served(run_choice(store.read(run_id)))
 
 
 def open_predict(monkeypatch, store, model_key):
     """An AppTest of the whole app, on the Predict page, with ``model_key`` picked."""
     from streamlit.testing.v1 import AppTest
 
-    from cnn_core.jobs import get_manager
+    import streamlit as st
 
-    # The page finds runs through the process-wide job manager; point it at this test's runs.
-    monkeypatch.setattr(get_manager(), "store", store)
+    # The page finds runs in $CNN_RUNS_DIR through the server's cached launcher; start it afresh.
+    monkeypatch.setenv("CNN_RUNS_DIR", str(store.root))
+    st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["model_key"] = model_key
     at.switch_page("pages/predict.py").run()
@@ -103,13 +123,12 @@ def test_empty_canvas_shows_a_hint_not_a_prediction(page):
 
 
 def test_a_drawing_is_preprocessed_predicted_and_kept_for_filters(page, quick_run, mnist):
-    from cnn_core.inference import Predictor
     from cnn_core.preprocess import preprocess_rgba
 
     rgba = canvas_rgba(mnist.test_images[0])
     draw(page, rgba)
     assert not page.exception, page.exception
-    expected = Predictor(quick_run[2]).predict(preprocess_rgba(rgba))
+    expected = served(quick_run[0], quick_run[1]).predict(preprocess_rgba(rgba))
     assert f"The model says **{expected.label}**, with {expected.confidence:.1%} confidence" in texts(page)
     np.testing.assert_allclose(page.session_state["drawn_image"], preprocess_rgba(rgba), atol=1e-6)
     assert {"predict_draw_seen", "predict_draw_bars"} <= {c.key for c in page.get("plotly_chart")}
@@ -125,6 +144,36 @@ def test_clear_empties_the_canvas_and_forgets_the_drawing(page, mnist):
     assert "Draw a digit in the black square" in page.info[0].value
 
 
+def test_coming_back_to_predict_shows_the_drawing_again(page, mnist):
+    rgba = canvas_rgba(mnist.test_images[3])
+    draw(page, rgba)
+    strokes = page.session_state["predict_drawn_json"]
+    said = next(m.value for m in page.markdown if m.value.startswith("The model says"))
+    page.switch_page("pages/filters.py").run()
+    assert not page.exception, page.exception
+    page.switch_page("pages/predict.py").run()
+    assert not page.exception, page.exception
+    # The canvas remounts with the strokes (initial_drawing), and the answer stays on screen.
+    assert page.session_state["predict_canvas_restored"] == strokes
+    assert said in texts(page) and "drawn_image" in page.session_state
+    assert not any("Draw a digit in the black square" in i.value for i in page.info)
+
+
+def test_the_canvas_bin_forgets_the_drawing_like_clear(page, mnist):
+    draw(page, canvas_rgba(mnist.test_images[4]))
+    assert "drawn_image" in page.session_state
+    page.session_state["predict_canvas_0"] = {"drawing": {"raw": {"objects": []}, "data": None}}  # the bin
+    page.run()
+    assert "drawn_image" not in page.session_state and "predict_drawn_json" not in page.session_state
+    assert "Draw a digit in the black square" in page.info[0].value
+
+
+def test_the_pen_width_sits_below_the_canvas(page):
+    """The canvas's own toolbar floats just above it, so nothing of ours may sit there."""
+    tree = repr(page.main)  # the element tree in page order
+    assert tree.index("predict_canvas_0") < tree.index("predict_stroke_width") < tree.index("predict_clear")
+
+
 def test_sample_of_a_chosen_class_shows_its_true_label(page, mnist):
     page.selectbox(key="predict_sample_class").select(3).run()
     page.button(key="predict_sample_button").click().run()
@@ -134,9 +183,7 @@ def test_sample_of_a_chosen_class_shows_its_true_label(page, mnist):
 
 
 def test_a_wrong_answer_is_marked_and_a_right_one_too(page, quick_run, mnist):
-    from cnn_core.inference import Predictor
-
-    predicted = Predictor(quick_run[2]).probabilities(mnist.test_images[:500] / 255.0).argmax(axis=1)
+    predicted = served(quick_run[0], quick_run[1]).probabilities(mnist.test_images[:500] / 255.0).argmax(axis=1)
     wrong = int(np.flatnonzero(predicted != mnist.test_labels[:500])[0])
     right = int(np.flatnonzero(predicted == mnist.test_labels[:500])[0])
     page.session_state["predict_sample"] = ("mnist", wrong)
@@ -158,13 +205,45 @@ def png_bytes(array: np.ndarray) -> bytes:
     ("cut.png", png_bytes(np.full((64, 64), 255, np.uint8))[:60], "damaged or truncated"),
     ("huge.png", png_bytes(np.zeros((5000, 5000), bool)), "the limit is 4096x4096"),
     ("heavy.png", b"\x89PNG\r\n\x1a\n" + bytes(11 * 2**20), "the limit is 10 MB"),
-    ("blank.png", png_bytes(np.full((64, 64), 255, np.uint8)), "no ink"),
+    ("blank.png", png_bytes(np.full((64, 64), 255, np.uint8)), "no ink: it is blank"),
+    ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><path d="M1 1L9 9"/></svg>', "export it as PNG"),
 ])
 def test_bad_uploads_get_a_clear_message(page, name, content, message):
     page.file_uploader(key="predict_upload").upload(name, content, "image/png").run()
     assert not page.exception, page.exception
     errors = [e.value for e in page.error]
     assert len(errors) == 1 and errors[0].startswith(f"{name} cannot be used") and message in errors[0]
+    assert "draw a digit" not in errors[0]  # an upload is not a drawing
+
+
+def encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, fmt, mode", [
+    ("scan16.png", "PNG", "I;16"), ("digit.gif", "GIF", "P"), ("digit.tif", "TIFF", "L"), ("digit.webp", "WEBP", "RGB"),
+])
+def test_uploads_in_other_formats_and_16_bit_greyscale_are_answered(page, mnist, name, fmt, mode):
+    digit = Image.fromarray(mnist.test_images[2]).resize((112, 112))
+    image = Image.fromarray(np.asarray(digit, np.uint16) * 257) if mode == "I;16" else digit.convert(mode)
+    assert image.mode == mode
+    page.file_uploader(key="predict_upload").upload(name, encoded(image, fmt), "application/octet-stream").run()
+    # Before: st.image could not write the I;16 PNG as JPEG (an exception box), and the uploader
+    # refused .gif and .tif with only a red icon.
+    assert not page.exception and not page.error, (page.exception, [e.value for e in page.error])
+    assert {"predict_upload_seen", "predict_upload_bars"} <= {c.key for c in page.get("plotly_chart")}
+    assert page.file_uploader(key="predict_upload").proto.type == []  # every file reaches the page
+
+
+def test_a_refused_file_replaces_the_previous_answer(page, mnist):
+    good = png_bytes(255 - np.asarray(Image.fromarray(mnist.test_images[2]).resize((112, 112))))
+    page.file_uploader(key="predict_upload").upload("scan.png", good, "image/png").run()
+    assert "predict_upload_bars" in {c.key for c in page.get("plotly_chart")}
+    page.file_uploader(key="predict_upload").upload("logo.svg", b"<svg></svg>", "image/svg+xml").run()
+    assert [e.value.split(" — ")[0] for e in page.error] == ["logo.svg cannot be used"]
+    assert "predict_upload_bars" not in {c.key for c in page.get("plotly_chart")}
 
 
 def test_an_uploaded_digit_is_answered(page, mnist):
@@ -180,11 +259,16 @@ def test_fashion_models_answer_with_class_names(monkeypatch, quick_run):
     from cnn_core.model import ModelConfig, build_model
 
     store = quick_run[0]
-    run_id = save_run(store, build_model(ModelConfig(conv_channels=(4,), hidden_units=8)), "fashion-mnist")
+    config = ModelConfig(conv_channels=(4,), hidden_units=8)
+    run_id = save_run(store, build_model(config), config, "fashion-mnist")
     at = open_predict(monkeypatch, store, run_id)
     said = next(m.value for m in at.markdown if m.value.startswith("The model says"))
-    assert any(f"**{name}** (class {index})" in said for index, name in enumerate(DATASETS["fashion-mnist"]))
+    assert any(f"**{name}** (class {index})" in said for index, name in enumerate(DATASETS["fashion-mnist"])), said
     assert at.selectbox(key="predict_sample_class").options[1] == "T-shirt/top"
+    # Words follow the model's dataset: no "digit" for a clothing model.
+    assert [tab.label for tab in at.tabs] == ["Draw", "Sample a test clothing item", "Upload an image"]
+    assert at.button(key="predict_sample_button").label == "Sample a test clothing item"
+    assert "digit" not in at.file_uploader(key="predict_upload").label
 
 
 def test_the_shipped_model_reads_a_drawn_digit(monkeypatch, quick_run, mnist):
