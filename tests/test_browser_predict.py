@@ -7,7 +7,6 @@ a Components v2 element) sits in the page's own DOM inside a shadow root, not in
 Playwright's CSS locators pierce open shadow roots.
 """
 import re
-import statistics
 
 import pytest
 
@@ -106,20 +105,13 @@ def test_drawing_a_digit_with_the_mouse_reads_it(predict_page, digit):
     assert not page_errors(predict_page)
 
 
-def test_the_answer_follows_the_pen_quickly(predict_page):
-    # Pen up -> answer shown includes the canvas's own 200 ms send delay (streamlit-drawable-canvas
-    # 0.13 debounces its updates), the fragment's rerun and the browser's drawing. About 0.3 s on
-    # an idle machine; the bound leaves room for a CPU shared with other test runs.
-    # Warm-up: the first answer pays for loading the model and tracing its forward pass.
-    draw_digit(predict_page, "1")
-    latencies = []
-    for _ in range(5):
+def test_the_answer_follows_each_new_drawing(predict_page):
+    # How fast (pen up -> answer shown) is measured by benchmarks/server.py over 20 strokes; here,
+    # that each new drawing after Clear gets its own answer.
+    for digit in ("1", "7", "1"):
         clear(predict_page)
-        latencies.append(draw_digit(predict_page, "1"))
-    median = statistics.median(latencies)
-    print(f"pen up -> answer shown: median {median * 1000:.0f} ms, "
-          f"all {[round(s * 1000) for s in latencies]} ms")
-    assert median < 1.0
+        draw_digit(predict_page, digit)
+        assert answer(predict_page).startswith(f"The model says {digit},")
 
 
 def test_a_file_that_is_not_an_image_gets_a_clear_message(predict_page):
