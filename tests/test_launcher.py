@@ -336,3 +336,25 @@ def test_a_worker_that_dies_is_marked_failed_with_the_reason(launchers, run_stor
     launcher.tick()
     info = run_store.read(run_id)
     assert info.status == "failed" and reason in info.reason and run_id not in launcher._workers
+
+
+def test_a_hung_worker_does_not_hold_the_slot_forever(launchers, run_store):
+    """A worker of ours that stopped beating (hung, or SIGSTOPped) reads interrupted; it must not keep its slot."""
+    launcher = launchers(monitor=False)
+    run_id = adopt_fake_worker(launcher, run_store, "import time; print('ready', flush=True); time.sleep(600)")
+    long_ago = time.time() - runs.STALE_SECONDS - 5
+    run_store.write_status(run_id, "running", updated=long_ago)
+    (run_store.path(run_id) / "heartbeat").write_text(json.dumps({"time": long_ago, "step": 3}))
+    assert status_of(run_store, run_id) == "interrupted"
+    process = launcher._workers[run_id].process
+    try:
+        launcher.stop(run_id, owner="alice")  # What its owner does on seeing "interrupted".
+
+        def freed():
+            launcher.tick()
+            return run_id not in launcher._workers and process.poll() is not None
+
+        wait_for(freed, "the hung worker to be ended and its slot freed", timeout=30)
+    finally:
+        process.kill()
+        process.wait()
