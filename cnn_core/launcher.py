@@ -77,8 +77,18 @@ class Launcher:
         self._workers: dict[str, Worker] = {}
         self._lock = threading.RLock()
         self._closed = threading.Event()
+        self._clean_all_debris()
         if monitor:
             threading.Thread(target=self._monitor, name="launcher", daemon=True).start()
+
+    def _clean_all_debris(self) -> None:
+        """Remove what interrupted saves left in finished runs (a server restart is when they are found)."""
+        for run in self.store.list_runs()[0]:
+            if run.status not in ACTIVE:
+                try:
+                    self.store.clean_debris(run.run_id)
+                except (OSError, RunError):
+                    pass
 
     # What visitors do.
     def submit(self, model_config: ModelConfig, train_config: TrainConfig, owner: str | None = None) -> str:
@@ -180,7 +190,8 @@ class Launcher:
             del self._workers[run_id]
             try:
                 info = self.store.read(run_id)
-            except RunError:
+                self.store.clean_debris(run_id)
+            except (RunError, OSError):
                 continue  # Deleted or broken: nothing to mark.
             if info.status in ACTIVE or info.status == "interrupted":
                 if worker.stop_asked is not None:
