@@ -49,6 +49,7 @@ class Worker:
     run_id: str
     process: subprocess.Popen
     stop_asked: float | None = None
+    hung: bool = False              # its heartbeat went stale while the process lived on
 
 
 def signal_name(number: int) -> str:
@@ -123,7 +124,8 @@ class Launcher:
             if info.status == "queued" and worker is None:
                 self.store.write_status(run_id, "stopped", reason="removed from the queue before it started")
                 return
-            if info.status not in ACTIVE:
+            # A worker of ours that went silent reads "interrupted" but still holds its slot: stop it too.
+            if info.status not in ACTIVE and (worker is None or worker.process.poll() is not None):
                 return
             self.store.request_stop(run_id)
             if worker is not None and worker.stop_asked is None:
@@ -162,6 +164,7 @@ class Launcher:
         with self._lock:
             self._reap()
             self._vouch_for_children()
+            self._end_hung_workers()
             self._enforce_stops()
             busy = len(self._workers) + sum(1 for run in self.running() if run.run_id not in self._workers)
             for run in self.queue()[:max(0, self.max_running - busy)]:
@@ -194,7 +197,10 @@ class Launcher:
             except (RunError, OSError):
                 continue  # Deleted or broken: nothing to mark.
             if info.status in ACTIVE or info.status == "interrupted":
-                if worker.stop_asked is not None:
+                if worker.hung:
+                    self.store.write_status(run_id, "failed", reason="the worker stopped answering and was ended",
+                                            returncode=returncode)
+                elif worker.stop_asked is not None:
                     self.store.write_status(run_id, "stopped", reason="killed after it did not stop in time",
                                             returncode=returncode)
                 else:
@@ -210,6 +216,19 @@ class Launcher:
             if worker.process.poll() is None and not (self.store.path(run_id) / "heartbeat").exists():
                 self.store.write_status(run_id, "running", reason="starting: loading TensorFlow and the data",
                                         pid=worker.process.pid)  # The worker's pid, never the server's.
+
+    def _end_hung_workers(self) -> None:
+        """A live worker of ours whose heartbeat went stale is hung: ask it to stop, then kill it (see _enforce_stops)."""
+        for run_id, worker in self._workers.items():
+            if worker.stop_asked is not None or worker.process.poll() is not None:
+                continue
+            try:
+                stale = self.store.read(run_id).status == "interrupted"
+            except RunError:
+                stale = False
+            if stale:
+                worker.stop_asked, worker.hung = time.time(), True
+                worker.process.send_signal(signal.SIGTERM)
 
     def _enforce_stops(self) -> None:
         now = time.time()
