@@ -271,3 +271,17 @@ def test_the_shipped_model_serves_and_is_accurate():
     # The shipped LiteRT files are exported from the shipped model.keras, not from an older one.
     keras_logits = np.asarray(load_model_file(DEFAULT_FOLDER / "model.keras")(images[:200, :, :, None]))
     np.testing.assert_allclose(served.logits(images[:200]), keras_logits, **TOLERANCE)
+
+
+def test_weights_and_litert_model_from_different_networks_are_refused(copy, tmp_path):
+    # A hostile folder, or one whose export was cut short between its two files: refuse it at load,
+    # with a ServingError the pages show, not a ValueError or KeyError on the first prediction.
+    other_config = ModelConfig(conv_channels=(8,))
+    other = tmp_path / "other"
+    other.mkdir()
+    export_serving(build_model(other_config), other_config, other, write)
+    shutil.copy(other / "weights.npz", copy / "weights.npz")
+    with pytest.raises(ServingError):
+        served = ServedModel(copy)
+        served.probabilities(digits(1))
+        served.feature_maps(digits(1)[0])
