@@ -12,7 +12,8 @@ Starts ``streamlit run app.py`` on a free port with an empty runs folder, then m
    server plus worker memory, sampled five times a second;
 4. pen-up to answer on screen, on the Predict page, over ``--strokes`` strokes while that run trains
    (includes the canvas component's own 200 ms send delay);
-5. training throughput of a worker (the seed CNN, ``--steps`` steps at batch 50) with five visitors'
+5. Stop: seconds until the worker acknowledges a stop request, and until it has saved;
+6. training throughput of a worker (the seed CNN, ``--steps`` steps at batch 50) with five visitors'
    pages open vs none, alternating ``--repeats`` times: the ratio of medians.
 
 Needs Debian's chromium and playwright (as the browser tests), and the data (CNN_DATA_DIR). Takes
@@ -165,6 +166,29 @@ def wait_finished(store: RunStore, run_id: str, timeout: float = 900) -> dict:
     raise TimeoutError(f"run {run_id} did not finish in {timeout:.0f} s")
 
 
+def stop_latency(store: RunStore) -> dict:
+    """Seconds from a stop request (the ``stop`` file the page's Stop also leaves) until the worker's
+    training loop acknowledged it, and until the run was saved and marked stopped."""
+    run_id = queue_run(store, 100_000)
+    while len(store.read_history(run_id)) < 3:
+        time.sleep(0.2)
+    asked = time.time()
+    store.request_stop(run_id)
+    acknowledged = None
+    while store.read(run_id).status in ("queued", "running"):
+        if acknowledged is None:
+            try:
+                if json.loads((store.path(run_id) / "heartbeat").read_text()).get("stopping"):
+                    acknowledged = time.time() - asked
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.02)
+    info = store.read(run_id)
+    return {"acknowledged_s": round(acknowledged, 2) if acknowledged is not None else None,
+            "saved_and_stopped_s": round(time.time() - asked, 2), "status": info.status,
+            "steps": info.metrics.get("steps")}
+
+
 def pen_latencies(browser, url: str, strokes: int) -> list[float]:
     from tests.test_browser_predict import clear, draw_digit, open_predict
 
@@ -209,6 +233,7 @@ def measure(args) -> dict:
 
             for page in visitors:
                 page.context.close()
+            figures["stop"] = stop_latency(store)
             speeds = {"open": [], "none": []}
             for _ in range(args.repeats):
                 for condition in ("none", "open"):
