@@ -214,6 +214,13 @@ def test_weights_that_are_not_a_zip(copy):
         ServedModel(copy)
 
 
+def test_weights_holding_pickled_objects(copy):
+    objects = np.array([{"run": "code"}], dtype=object)
+    np.savez(copy / "weights.npz", **{"hidden/kernel": objects, "logits/kernel": objects})
+    with pytest.raises(ServingError, match="weights.npz is not a readable weights file"):
+        ServedModel(copy)
+
+
 def test_weights_without_the_dense_layers(copy):
     np.savez(copy / "weights.npz", **{"conv1/kernel": np.zeros((3, 3, 1, 32)), "conv1/bias": np.zeros(32)})
     with pytest.raises(ServingError, match="weights.npz lacks the hidden and logits layers"):
