@@ -136,3 +136,20 @@ def test_the_presenter_password_lets_a_visitor_manage_every_run(runs_dir, monkey
     assert any("not the presenter password" in e.value for e in app.error)
     app.text_input(key="presenter_password_input").input("s3cret demo").run()
     assert [b for b in app.button if b.key == "train_stop"]
+
+
+def test_without_data_or_internet_launch_says_why_in_full_and_queues_nothing(runs_dir, tmp_path, monkeypatch):
+    """No dataset anywhere and no internet: the whole message shows, and no run folder is made."""
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "no-data-here"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Keras cache either
+    monkeypatch.chdir(tmp_path)  # no ./data/ either
+    import cnn_core.data as data
+
+    monkeypatch.setattr(data, "search_dirs", lambda name: [tmp_path / "no-data-here" / name])
+    app = train_page()
+    fill(app, **TINY)
+    app.button(key="train_launch").click().run()
+    assert not app.exception, app.exception
+    [message] = [e.value for e in app.error if "No run was queued" in e.value]
+    assert "could not be downloaded" in message and message.rstrip().endswith("then launch again.")
+    assert folders(runs_dir) == []
