@@ -118,25 +118,37 @@ def test_an_all_ones_mask_is_no_mask(seed):
     np.testing.assert_array_equal(served.logits(images, masks=ones), served.logits(images))
 
 
-def test_switching_off_a_conv1_filter_zeroes_its_channel(seed):
-    """The classify path with conv1 filter 5 off equals Keras with channel 5 of relu1 set to zero."""
+@pytest.mark.parametrize("block, channels, off", [(1, 32, 5), (2, 64, 40)])
+def test_switching_off_a_filter_zeroes_its_channel(seed, block, channels, off):
+    """The classify path with one filter off equals Keras with that channel of relu<block> set to zero."""
     model, folder = seed
     served = ServedModel(folder)
     images = digits()
-    off = 5
-    mask = np.ones(32, np.float32)
+    mask = np.ones(channels, np.float32)
     mask[off] = 0.0
     reference = keras_stages(model, images)
-    relu1 = reference["conv1"].copy()
-    assert np.abs(relu1[..., off]).max() > 0  # The filter does respond, so switching it off matters.
-    relu1[..., off] = 0.0
-    features = relu1
-    for layer in model.layers[model.layers.index(model.get_layer("conv1")) + 1:]:
+    relu = reference[f"conv{block}"].copy()  # Keras' conv layers include the ReLU.
+    assert np.abs(relu[..., off]).max() > 0  # The filter does respond, so switching it off matters.
+    relu[..., off] = 0.0
+    features = relu
+    for layer in model.layers[model.layers.index(model.get_layer(f"conv{block}")) + 1:]:
         features = np.asarray(layer(features))
-    masked = served.logits(images, masks={1: mask})
+    masked = served.logits(images, masks={block: mask})
     np.testing.assert_allclose(masked, features, **TOLERANCE)
     assert not np.allclose(masked, served.logits(images), **TOLERANCE)
     np.testing.assert_allclose(served.embeddings(images), reference["hidden"], **TOLERANCE)  # Unmasked again.
+
+
+def test_masks_on_two_blocks_at_once(seed):
+    """Every filter of conv2 off: the hidden layer sees only zeros, so the logits are ReLU(bias) through the top."""
+    model, folder = seed
+    served = ServedModel(folder)
+    images = digits()
+    masks = {1: np.ones(32, np.float32), 2: np.zeros(64, np.float32)}
+    hidden_bias = model.get_layer("hidden").get_weights()[1]
+    kernel, bias = model.get_layer("logits").get_weights()
+    expected = np.maximum(hidden_bias, 0) @ kernel + bias
+    np.testing.assert_allclose(served.logits(images, masks=masks), np.broadcast_to(expected, (len(images), 10)), **TOLERANCE)
 
 
 @pytest.mark.parametrize("masks", [{1: np.ones(31)}, {2: np.ones(32)}, {3: np.ones(32)}, {1: np.ones((32, 1))}])
