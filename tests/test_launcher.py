@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from cnn_core import runs
@@ -103,7 +104,7 @@ def test_a_submitted_run_completes_in_a_worker(launchers, run_store):
 
     from cnn_core.serving import ServedModel
 
-    assert ServedModel(folder).probabilities(__import__("numpy").zeros((2, 28, 28))).shape == (2, 10)
+    assert ServedModel(folder).probabilities(np.zeros((2, 28, 28))).shape == (2, 10)
     wait_for(lambda: run_id not in launcher._workers, "the worker to exit and be reaped", folder)
     assert launcher.running() == [] and launcher.queue() == []
 
