@@ -356,6 +356,8 @@ def test_a_hung_worker_does_not_hold_the_slot_forever(launchers, run_store):
             return run_id not in launcher._workers and process.poll() is not None
 
         wait_for(freed, "the hung worker to be ended and its slot freed", timeout=30)
+        info = run_store.read(run_id)
+        assert info.status == "failed" and "stopped answering" in info.reason
     finally:
         process.kill()
         process.wait()
