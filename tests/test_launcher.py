@@ -339,7 +339,8 @@ def test_a_worker_that_dies_is_marked_failed_with_the_reason(launchers, run_stor
     assert info.status == "failed" and reason in info.reason and run_id not in launcher._workers
 
 
-def test_a_hung_worker_does_not_hold_the_slot_forever(launchers, run_store):
+@pytest.mark.parametrize("owner_stops", [True, False], ids=["owner-stops-it", "monitor-ends-it"])
+def test_a_hung_worker_does_not_hold_the_slot_forever(launchers, run_store, owner_stops):
     """A worker of ours that stopped beating (hung, or SIGSTOPped) reads interrupted; it must not keep its slot."""
     launcher = launchers(monitor=False)
     run_id = adopt_fake_worker(launcher, run_store, "import time; print('ready', flush=True); time.sleep(600)")
@@ -349,7 +350,8 @@ def test_a_hung_worker_does_not_hold_the_slot_forever(launchers, run_store):
     assert status_of(run_store, run_id) == "interrupted"
     process = launcher._workers[run_id].process
     try:
-        launcher.stop(run_id, owner="alice")  # What its owner does on seeing "interrupted".
+        if owner_stops:
+            launcher.stop(run_id, owner="alice")  # What its owner does on seeing "interrupted".
 
         def freed():
             launcher.tick()
@@ -357,7 +359,10 @@ def test_a_hung_worker_does_not_hold_the_slot_forever(launchers, run_store):
 
         wait_for(freed, "the hung worker to be ended and its slot freed", timeout=30)
         info = run_store.read(run_id)
-        assert info.status == "failed" and "stopped answering" in info.reason
+        if owner_stops:
+            assert info.status == "stopped"
+        else:
+            assert info.status == "failed" and "stopped answering" in info.reason
     finally:
         process.kill()
         process.wait()
