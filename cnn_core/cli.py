@@ -5,6 +5,7 @@
               [--precision auto|float32|mixed_bfloat16|mixed_float16] [--export PATH] [--json]
     evaluate  [--model PATH|RUN_ID] [--dataset ...] [--json]
     predict   IMAGE [--model PATH|RUN_ID] [--json]
+    compare   [--cnn MODEL] [--mlp MODEL] [--images N] [--json]
     bench     [--steps N] [--repeats N] [--precision ...] [--json]
 
 With ``--json`` the last line on stdout is one JSON object. Bad input of any kind is one line on
@@ -68,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=400)
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--precision", choices=PRECISIONS, default="float32", help="for both the job and model.fit")
-    for command in (train, evaluate, predict, bench):
+    compare = commands.add_parser("compare", help="the CNN against the same-size MLP: accuracy, shifted, rotated")
+    compare.add_argument("--cnn", help="a model folder, .keras file or run id (default: the shipped CNN)")
+    compare.add_argument("--mlp", help="a model folder, .keras file or run id (default: models/mlp-mnist)")
+    compare.add_argument("--images", type=int, help="use the first N test digits (default: all 10,000)")
+    for command in (train, evaluate, predict, bench, compare):
         command.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
     return parser
 
@@ -211,8 +216,10 @@ def command_predict(args) -> dict:
     image = to_mnist(load_image_file(args.image))  # Bad images fail before any model loads.
     model, dataset = load_any_model(args.model)
     prediction = Predictor(model, DATASETS[dataset]).predict(image)
+    from cnn_core.experiments.artifacts import looks_like_digit_for_cli
     return {"digit": prediction.label, "class_name": prediction.class_name,
-            "confidence": prediction.confidence, "probabilities": [float(p) for p in prediction.probabilities]}
+            "confidence": prediction.confidence, "probabilities": [float(p) for p in prediction.probabilities],
+            "looks_like_digit": looks_like_digit_for_cli(model, image, args.model, dataset)}
 
 
 def command_bench(args) -> dict:
@@ -223,7 +230,13 @@ def command_bench(args) -> dict:
     return run_benchmarks(steps=args.steps, repeats=args.repeats, precision=args.precision, log=sys.stderr)
 
 
-COMMANDS = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict, "bench": command_bench}
+def command_compare(args) -> dict:
+    from cnn_core.experiments.compare import command_compare as compare_models
+    return compare_models(args)
+
+
+COMMANDS = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict, "bench": command_bench,
+            "compare": command_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

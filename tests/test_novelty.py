@@ -48,3 +48,27 @@ def test_calibrated_signal_meets_the_bars_on_unseen_data(shipped, mnist):
     digit = as_floats(mnist.test_images[1:2])
     verdict = novelty.judge(shipped.embeddings(digit), digit, reference, calibration)[0]
     assert verdict.looks_like_digit and set(verdict.signals) == set(novelty.SIGNALS)
+
+
+def test_predict_command_says_whether_it_looks_like_a_digit(tmp_path, mnist):
+    """``predict --json`` adds looks_like_digit from the shipped model's novelty files."""
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from tests.conftest import ROOT
+
+    if not (ROOT / "models" / "seed-mnist" / novelty.NOVELTY_FILE).is_file():
+        pytest.skip("the shipped model has no novelty.json")
+    Image.fromarray(mnist.test_images[0]).resize((280, 280)).save(tmp_path / "digit.png")
+    blob = np.asarray(novelty.draw_blob(np.random.default_rng(5)))
+    Image.fromarray(blob).save(tmp_path / "blob.png")
+    verdicts = []
+    for name in ("digit.png", "blob.png"):
+        done = subprocess.run([sys.executable, "-m", "cnn_core", "predict", str(tmp_path / name), "--json"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        verdicts.append(json.loads(done.stdout.strip().splitlines()[-1])["looks_like_digit"])
+    assert verdicts == [True, False]

@@ -6,7 +6,7 @@ seed's claim is that the convolution's prior about images (local, shared, shift-
 wins at equal size; these numbers test it, whichever way they come out.
 
     python -m cnn_core compare --json        # the shipped CNN against the shipped MLP
-    python -m cnn_core compare --cnn RUN_ID --mlp models/seed-mlp --images 2000
+    python -m cnn_core compare --cnn RUN_ID --mlp models/mlp-mnist --images 2000
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from cnn_core.experiments.robustness import ANGLES, SHIFTS, accuracy, rotation_accuracy, shift_accuracy
 
-DEFAULT_MLP = "seed-mlp"  # the shipped MLP's folder under models/
+DEFAULT_MLP = "mlp-mnist"  # the shipped MLP's folder under models/
 COMPARE_FILE = "compare.json"  # where the worker may store compare_side's result for a model
 
 

@@ -58,7 +58,7 @@ def build_index(embed, train_images: np.ndarray, train_labels: np.ndarray, count
 def save_index(path: Path, index: NeighbourIndex) -> bytes:
     """The index as .npz bytes (arrays "embeddings", "labels", "indices"); written to ``path`` if given."""
     buffer = io.BytesIO()
-    np.savez(buffer, embeddings=index.embeddings, labels=index.labels, indices=index.indices)
+    np.savez_compressed(buffer, embeddings=index.embeddings, labels=index.labels, indices=index.indices)
     if path is not None:
         Path(path).write_bytes(buffer.getvalue())
     return buffer.getvalue()
