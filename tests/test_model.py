@@ -66,3 +66,15 @@ def test_config_round_trips_through_dict():
     config = ModelConfig(conv_channels=(8, 16), kernel_size=5)
     assert ModelConfig.from_dict(config.to_dict()) == config
     assert hash(config) == hash(ModelConfig.from_dict(config.to_dict()))  # Usable as a cache key.
+
+
+def test_mixed_precision_keeps_the_seed_network_and_float32_logits():
+    from cnn_core.training import precision_policy
+
+    with precision_policy("mixed_bfloat16"):
+        mixed = build_model(ModelConfig())
+    plain = build_model(ModelConfig())
+    assert [layer.name for layer in mixed.layers] == [layer.name for layer in plain.layers]
+    assert mixed.count_params() == plain.count_params() == 333_526
+    assert mixed.get_layer("hidden").compute_dtype == "bfloat16" and mixed.get_layer("logits").compute_dtype == "float32"
+    assert {weight.dtype for weight in mixed.weights} == {"float32"}  # Weights stay float32; only arithmetic is 16-bit.
