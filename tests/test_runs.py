@@ -389,3 +389,16 @@ def test_unreadable_predictions_read_as_none(run_store, content):
     run_id = run_store.create(CONFIG)
     run_store.write_file(run_id, "predictions.npy", content)
     assert run_store.read_predictions(run_id) is None
+
+
+def test_problems_do_not_show_the_servers_paths(run_store):
+    # Skipped folders are listed on public pages: say what is wrong, not where the server keeps its files.
+    for name in ("dir-config", "no-config"):
+        run_store.create(CONFIG, run_id=name)
+    (run_store.path("dir-config") / "config.json").unlink()
+    (run_store.path("dir-config") / "config.json").mkdir()
+    (run_store.path("no-config") / "config.json").unlink()
+    problems = skipped(run_store)
+    assert set(problems) == {"dir-config", "no-config"}
+    for problem in problems.values():
+        assert "config.json: unreadable" in problem and str(run_store.root) not in problem and "/" not in problem
