@@ -136,7 +136,7 @@ def read_json(path: Path) -> dict:
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep.
-        raise RunError(f"{path.name}: unreadable ({str(error)[:120]})") from None
+        raise RunError(f"{path.name}: unreadable ({(getattr(error, 'strerror', None) or str(error))[:120]})") from None
     if not isinstance(value, dict):
         raise RunError(f"{path.name}: expected a JSON object")
     return value
