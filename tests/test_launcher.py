@@ -329,7 +329,8 @@ def test_a_worker_that_ignores_stop_is_killed_after_the_grace_period(launchers, 
 
 
 @pytest.mark.parametrize("code, reason", [("print('ready', flush=True); raise SystemExit(3)", "exited with code 3"),
-                                          ("import os; print('ready', flush=True); os.kill(os.getpid(), 15)", "signal 15 (SIGTERM)")])
+                                          ("import os; print('ready', flush=True); os.kill(os.getpid(), 15)", "signal 15 (SIGTERM)")],
+                         ids=["exit-3", "sigterm"])
 def test_a_worker_that_dies_is_marked_failed_with_the_reason(launchers, run_store, code, reason):
     launcher = launchers(monitor=False)
     run_id = adopt_fake_worker(launcher, run_store, code)
