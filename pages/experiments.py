@@ -53,7 +53,8 @@ def occlusion_view(served, image: np.ndarray) -> None:
         fill = FILLS[st.radio("Patch colour", list(FILLS), key="experiments_fill")]
     result = occlusion.occlusion_map(served.probabilities, image, patch=patch, fill=fill)
     with right:
-        st.plotly_chart(plots.occlusion_figure(image, result), key="experiments_occlusion", config=PLOT_CONFIG)
+        st.plotly_chart(plots.occlusion_figure(image, result), key="experiments_occlusion", config=PLOT_CONFIG,
+                        width="content")
         st.caption(f"Answer {served.class_names[result.label]} at {result.base_probability:.1%}; "
                    f"the largest drop is {result.drops.max():.1%}.")
 
@@ -97,7 +98,7 @@ def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
     base = base_accuracy(str(folder), model_version_of(folder), served, images, labels)
     now = ablation.accuracy_with_masks(served.probabilities, images, labels, masks) if any(off.values()) else base
     left, right = st.columns(2)
-    left.metric("Test accuracy", f"{now:.2%}", delta=f"{100 * (now - base):+.2f} points", delta_color="normal")
+    left.metric("Test accuracy", f"{now:.2%}", delta=f"{100 * (now - base):+.2f} points" if any(off.values()) else None)
     with right:
         probabilities = served.probabilities(image[None], masks=masks)[0]
         st.plotly_chart(probability_figure(probabilities, served.class_names, height=220),

@@ -52,7 +52,7 @@ def explain(name: str) -> str:
     """The one-line explanation shown with the answer."""
     note = KERNEL_NOTES.get(name)
     if note:
-        return f"The {name} kernel: {note}"
+        return f"The {name} kernel {note[0].lower()}{note[1:]}"
     return (f"{name[0].upper()}{name[1:]}: bright where the image under the 3x3 window matches the "
             "kernel's pattern of positive weights, dark where it matches the negative ones.")
 
