@@ -6,7 +6,8 @@ import pytest
 from cnn_core.model import ModelConfig, matched_mlp
 from cnn_core.train_form import CHOICES, LABELS, choice_name, error_list, field_of, form_defaults, parse_form
 from cnn_core.training import OPTIMIZERS, PRESETS, SCHEDULES
-from tests.conftest import ROOT, needs_data
+from tests.app_support import app_on, runs_dir  # noqa: F401  (fixture)
+from tests.conftest import needs_data
 
 # The config's names that are not English: 'learning_rate', 'conv_channels', 'warmup_cosine'...
 CODE_NAMES = re.compile(r"\b[a-z0-9]+(_[a-z0-9]+)+\b")
@@ -82,20 +83,9 @@ def test_error_list_follows_the_forms_order():
 
 
 @pytest.fixture
-def train_page(tmp_path, monkeypatch):
-    """The Train page headless, with runs in a temporary folder."""
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    import cnn_core.jobs as jobs
-
-    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr(jobs, "_manager", None)
-    st.cache_resource.clear()
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    app.switch_page("pages/train.py")
-    yield app.run()
-    st.cache_resource.clear()
+def train_page(runs_dir):
+    """The Train page headless, with runs in a temporary folder and a fresh launcher."""
+    return app_on("pages/train.py")
 
 
 @needs_data
