@@ -134,6 +134,7 @@ class Launcher:
 
     def delete(self, run_id: str, owner: str | None = None, presenter: bool = False) -> None:
         """Delete a finished run's folder."""
+        self.store.read(run_id)  # RunError "there is no run ..." when another tab deleted it already.
         if not self.may_manage(run_id, owner, presenter):
             raise PermissionError("Only the visitor who launched this run, or the presenter, can delete it.")
         with self._lock:
@@ -171,7 +172,6 @@ class Launcher:
                 self._start(run.run_id)
 
     def _start(self, run_id: str) -> None:
-        self.store.write_status(run_id, "running", reason="starting a worker")
         command = [sys.executable, "-m", "cnn_core.worker", run_id, "--runs-dir", str(self.store.root.resolve()),
                    "--nice", str(self.nice)]
         log = open(self.store.path(run_id) / "worker.log", "ab")
@@ -184,6 +184,8 @@ class Launcher:
         finally:
             log.close()
         self._workers[run_id] = Worker(run_id, process)
+        # The worker's pid, never the server's: whatever reads status.json must not signal the server.
+        self.store.write_status(run_id, "running", reason="starting a worker", pid=process.pid)
 
     def _reap(self) -> None:
         for run_id, worker in list(self._workers.items()):

@@ -349,9 +349,14 @@ class RunStore:
     def read_predictions(self, run_id: str) -> np.ndarray | None:
         path = self.path(run_id) / "predictions.npy"
         try:
-            if path.is_file() and path.stat().st_size <= 2**20:
-                return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+            if path.is_file() and not path.is_symlink() and path.stat().st_size <= 2**20:
+                predictions = np.load(path, allow_pickle=False)
+                # Only what the worker writes: one class index (0-9) per test image.
+                if (isinstance(predictions, np.ndarray) and predictions.ndim == 1
+                        and np.issubdtype(predictions.dtype, np.integer) and predictions.size
+                        and predictions.min() >= 0 and predictions.max() < 10):
+                    return predictions
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             pass
         return None
 

@@ -88,6 +88,17 @@ class ServedModel:
         self.stage_names = [f"{stage}{block}" for block in range(1, blocks + 1) for stage in ("conv", "relu", "pool")]
         self._all_on = {f"mask{block}": np.ones(kernel.shape[-1], np.float32)
                         for block, kernel in enumerate(self.kernels, start=1)}
+        self._check_pair()
+
+    def _check_pair(self) -> None:
+        """ServingError unless model.tflite and weights.npz describe the same network."""
+        masks = {name: list(detail["shape"]) for name, detail in self._classify.get_input_details().items()
+                 if name != "image"}
+        outputs = self._features.get_output_details()
+        if (masks != {name: [mask.size] for name, mask in self._all_on.items()}
+                or not {"logits", "hidden", *self.stage_names} <= set(outputs)
+                or outputs["hidden"]["shape"][-1] != self.weights["hidden/kernel"].shape[1]):
+            raise ServingError("model.tflite and weights.npz come from different networks; export the folder again")
 
     @property
     def channels(self) -> list[int]:
