@@ -48,6 +48,7 @@ STALE_SECONDS = 10.0              # a running run silent this long reads as inte
 MAX_MODEL_BYTES = 64 * 2**20      # a .keras file, packed and unpacked; the seed CNN's is 1.4 MB
 TEMPORARY_AGE = 60.0              # seconds after which a dot-file left by a save is debris
 FILE_MODE = 0o644
+MAX_JSON_BYTES = 2**20            # config, status, metrics: a few hundred bytes each
 
 
 class RunError(RuntimeError):
@@ -134,6 +135,8 @@ def atomic_write_json(path: Path, value) -> None:
 def read_json(path: Path) -> dict:
     """Read a JSON object; RunError says which file is broken."""
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise RunError(f"{path.name}: over {MAX_JSON_BYTES // 2**10} KB, which no run file should be")
         value = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep.
         raise RunError(f"{path.name}: unreadable ({(getattr(error, 'strerror', None) or str(error))[:120]})") from None
@@ -181,7 +184,7 @@ def check_model_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(item.file_size for item in archive.infolist())
     except (OSError, zipfile.BadZipFile) as error:
-        raise RunError(f"{path.name}: not a .keras archive ({error})") from None
+        raise RunError(f"{path.name}: not a .keras archive ({type(error).__name__})") from None
     if unpacked > MAX_MODEL_BYTES:
         raise RunError(f"{path.name} unpacks to {unpacked // 2**20} MB, over the {MAX_MODEL_BYTES // 2**20} MB limit")
 

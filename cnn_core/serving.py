@@ -58,7 +58,7 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         if isinstance(error, ServingError):
             raise
-        raise ServingError(f"{path.name} is not a readable weights file ({error})") from None
+        raise ServingError(f"{path.name} is not a readable weights file ({type(error).__name__})") from None
     if "logits/kernel" not in weights or "hidden/kernel" not in weights:
         raise ServingError(f"{path.name} lacks the hidden and logits layers")
     return weights

@@ -21,6 +21,7 @@ from cnn_core.kernels import convolve2d
 
 DIGIT_INDEX = 0     # test digit 0 (a 7 in MNIST, an ankle boot in Fashion-MNIST)
 MAX_SNAPSHOTS = 64
+MAX_HISTORY_BYTES = 64 * 2**20  # unpacked; 64 snapshots of 256 channels are ~25 MB
 
 
 def conv1_maps(image: np.ndarray, kernels: np.ndarray, biases: np.ndarray) -> np.ndarray:
@@ -66,6 +67,9 @@ class FilterHistory:
 def read_filter_history(path) -> dict[str, np.ndarray] | None:
     """The saved snapshots (see the module docstring), or None when absent or unreadable."""
     try:
+        with zipfile.ZipFile(path) as packed:  # Sizes first: a hostile archive must not unpack to gigabytes.
+            if sum(item.file_size for item in packed.infolist()) > MAX_HISTORY_BYTES:
+                return None
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
