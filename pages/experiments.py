@@ -28,10 +28,18 @@ def base_accuracy(folder: str, version: float, _served, _images: np.ndarray, _la
     return ablation.accuracy_with_masks(_served.probabilities, _images, _labels)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def masked_accuracy(folder: str, version: float, switched_off: tuple, _served, _images, _labels) -> float:
+    """Accuracy with these filters off, cached: other widgets' reruns and repeated choices cost nothing."""
+    masks = ablation.masks_with_off(_served.channels, dict(switched_off))
+    return ablation.accuracy_with_masks(_served.probabilities, _images, _labels, masks)
+
+
 def model_version_of(folder) -> float:
     return file_version(folder, "model.tflite")
 
 
+@st.fragment
 def tolerance_view(served, image: np.ndarray) -> None:
     st.markdown("**What it tolerates.** The same digit moved, turned, resized and thickened. "
                 "Look for the first variant whose answer changes: a CNN shrugs off a pixel or two "
@@ -43,6 +51,7 @@ def tolerance_view(served, image: np.ndarray) -> None:
                "The answer never changes across these variants.")
 
 
+@st.fragment
 def occlusion_view(served, image: np.ndarray) -> None:
     st.markdown("**What it looks at.** A small patch slides over the digit; red marks where covering "
                 "it lowers the probability of the model's answer, blue where covering it raises it. "
@@ -59,6 +68,7 @@ def occlusion_view(served, image: np.ndarray) -> None:
                    f"the largest drop is {result.drops.max():.1%}.")
 
 
+@st.fragment
 def seen_view(served, image: np.ndarray, folder, dataset) -> None:
     st.markdown("**What it has seen.** The eight training digits the model finds most alike, by its "
                 "last hidden layer, with their labels and cosine similarity. Look at whether they share "
@@ -82,6 +92,7 @@ def seen_view(served, image: np.ndarray, folder, dataset) -> None:
                    f"{calibration['non_digit_flag_rate']:.0%} of generated letters, scribbles and blobs.")
 
 
+@st.fragment
 def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
     st.markdown("**Switch filters off.** Pick filters to silence; the model runs again on "
                 f"{ablation.ABLATION_IMAGES:,} test digits and on this one. Look at how little most single "
@@ -96,7 +107,8 @@ def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
     images, labels = test_floats(dataset.name, ablation.ABLATION_IMAGES, dataset)
     masks = ablation.masks_with_off(channels, off)
     base = base_accuracy(str(folder), model_version_of(folder), served, images, labels)
-    now = ablation.accuracy_with_masks(served.probabilities, images, labels, masks) if any(off.values()) else base
+    switched_off = tuple((block, tuple(sorted(filters))) for block, filters in off.items())
+    now = masked_accuracy(str(folder), model_version_of(folder), switched_off, served, images, labels) if any(off.values()) else base
     left, right = st.columns(2)
     left.metric("Test accuracy", f"{now:.2%}", delta=f"{100 * (now - base):+.2f} points" if any(off.values()) else None)
     with right:
