@@ -16,7 +16,9 @@ from cnn_core.experiments import artifacts, compare, pairing, quiz
 from cnn_core.filter_plots import image_figure
 from cnn_core.inference import model_choices
 from cnn_core.kernels import HAND_MADE_KERNELS
+from cnn_core.plots import overlay_figure
 from cnn_core.predict_plots import digit_figure
+from cnn_core.runs import RunError, RunStore
 from cnn_core.serving import ServingError
 from pages.experiments_shared import current_digit, model_json, test_floats
 from pages.shared import cached_served, dataset_or_stop, ensure_app_navigation, model_version, run_store
@@ -52,6 +54,16 @@ def side_numbers(choice, served, dataset) -> dict:
     return robustness_of(choice.key, model_version(choice), served, images, labels)
 
 
+def history(choice) -> list[dict]:
+    """The model folder's progress records (a run's, or a shipped model's copy), [] when it has none."""
+    if choice.folder is None:
+        return []
+    try:
+        return RunStore(choice.folder.parent).read_history(choice.folder.name)
+    except RunError:
+        return []
+
+
 def compare_view(choices, dataset) -> None:
     st.markdown("**Why a CNN and not a fully connected net?** Two models of about the same size. "
                 "Look at the gap on digits moved off-centre: the CNN's shared local kernels and pooling "
@@ -70,6 +82,14 @@ def compare_view(choices, dataset) -> None:
     left, right = st.columns(2)
     left.plotly_chart(plots.curve_figure(sides, "shift_accuracy"), key="lessons_shift", config=PLOT_CONFIG)
     right.plotly_chart(plots.curve_figure(sides, "rotation_accuracy"), key="lessons_rotation", config=PLOT_CONFIG)
+    histories = {choice.key: history(choice) for choice in (first, second)}
+    histories = {key: rows for key, rows in histories.items() if rows}
+    if histories:
+        st.markdown("Loss while training (test loss solid, train loss dotted):")
+        st.plotly_chart(overlay_figure(histories, {first.key: first.label, second.key: second.label}),
+                        key="lessons_loss", config=PLOT_CONFIG)
+    if len(histories) < 2:
+        st.caption("Loss curves appear for models whose folder holds their training history (history.jsonl).")
 
 
 def pairing_view(choices) -> None:

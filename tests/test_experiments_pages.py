@@ -55,7 +55,7 @@ def test_the_mlp_has_no_filters_to_switch_off(runs_dir):
 
 def test_lessons_page_compares_pairs_and_quizzes(runs_dir):
     at = open_page("lessons.py")
-    for key in ("lessons_shift", "lessons_rotation", "lessons_pairs", "lessons_quiz_options"):
+    for key in ("lessons_shift", "lessons_rotation", "lessons_loss", "lessons_pairs", "lessons_quiz_options"):
         assert key in chart_ids(at)
     table = at.dataframe[0].value
     assert len(table) == 2 and "MLP" in " ".join(table["model"])
