@@ -15,7 +15,8 @@ import streamlit as st
 from cnn_core import experiment_plots as plots
 from cnn_core.experiments import ablation, artifacts, neighbours, novelty, occlusion, robustness
 from cnn_core.predict_plots import digit_figure, probability_figure
-from pages.experiments_shared import current_digit, file_version, model_json, model_reference, test_floats
+from pages.experiments_shared import (current_digit, digit_verdict, file_version, model_json, model_reference,
+                                      test_floats)
 from pages.shared import dataset_or_stop, ensure_app_navigation, pick_model
 
 PLOT_CONFIG = {"displayModeBar": False}
@@ -69,20 +70,20 @@ def occlusion_view(served, image: np.ndarray) -> None:
 
 
 @st.fragment
-def seen_view(served, image: np.ndarray, folder, dataset) -> None:
+def seen_view(choice, served, image: np.ndarray, dataset) -> None:
     st.markdown("**What it has seen.** The eight training digits the model finds most alike, by its "
                 "last hidden layer, with their labels and cosine similarity. Look at whether they share "
                 "the label, or only the shape.")
+    folder = choice.folder
     reference, calibration = model_reference(folder, dataset), model_json(folder, novelty.NOVELTY_FILE)
     if reference is None:
         st.info("This model has no neighbours.npz yet; the worker writes it when it saves the model.")
         return
-    embedding = served.embeddings(image[None])
-    found = neighbours.nearest(reference.index, embedding[0], count=8)
+    found = neighbours.nearest(reference.index, served.embeddings(image[None])[0], count=8)
     st.plotly_chart(plots.neighbours_figure(dataset.train_images[found.indices], found.labels, found.similarities),
                     key="experiments_neighbours", config=PLOT_CONFIG)
-    if calibration is not None:
-        verdict = novelty.judge(embedding, image[None], reference, calibration)[0]
+    verdict = digit_verdict(choice, served, image, dataset)
+    if verdict is not None:
         if verdict.looks_like_digit:
             st.success(f"This looks like a digit (familiarity {verdict.score:.2f}, threshold {verdict.threshold:.2f}).")
         else:
@@ -143,7 +144,7 @@ def main() -> None:
     with tabs[1]:
         occlusion_view(served, image)
     with tabs[2]:
-        seen_view(served, image, choice.folder, dataset)
+        seen_view(choice, served, image, dataset)
     with tabs[3]:
         ablation_view(served, image, choice.folder, dataset)
 

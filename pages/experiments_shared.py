@@ -50,6 +50,15 @@ def model_reference(folder: Path | None, dataset: Dataset) -> novelty.NoveltyRef
     return _reference(str(folder), file_version(folder, neighbours.NEIGHBOURS_FILE), dataset.train_images)
 
 
+def digit_verdict(choice, served, image28: np.ndarray, dataset: Dataset) -> novelty.Verdict | None:
+    """Whether the image looks like a digit to this model, or None when the model lacks its novelty files."""
+    reference, calibration = model_reference(choice.folder, dataset), model_json(choice.folder, novelty.NOVELTY_FILE)
+    if reference is None or calibration is None:
+        return None
+    image = np.asarray(image28, np.float32)[None]
+    return novelty.judge(served.embeddings(image), image, reference, calibration)[0]
+
+
 @st.cache_data(max_entries=2, show_spinner=False)
 def test_floats(name: str, count: int, _dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` test digits as floats in [0, 1], and their labels."""

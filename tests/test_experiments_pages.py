@@ -64,3 +64,17 @@ def test_lessons_page_compares_pairs_and_quizzes(runs_dir):
     assert not at.exception, at.exception
     verdicts = [element.value for element in (*at.success, *at.error)]
     assert len(verdicts) == 1 and verdicts[0].startswith(("Right: A.", "Not quite: it is "))
+
+
+def test_a_drawn_blob_is_flagged_as_not_a_digit(runs_dir):
+    from cnn_core.experiments import novelty
+    from cnn_core.preprocess import to_mnist
+    from pages.shared import DRAWN_IMAGE
+
+    blob = to_mnist(np.asarray(novelty.draw_blob(np.random.default_rng(5)), np.float32) / 255)
+    at = AppTest.from_file(str(ROOT / "pages" / "experiments.py"), default_timeout=180)
+    at.session_state[DRAWN_IMAGE] = blob
+    at.run()
+    at.radio(key="experiments_source").set_value("My drawing from the Predict page").run()
+    assert not at.exception, at.exception
+    assert "That doesn't look like a digit" in texts(at)
