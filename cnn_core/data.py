@@ -264,7 +264,7 @@ def missing_data_dir() -> str | None:
 
 def how_to_get(name: str) -> str:
     """What a person can do to make dataset ``name`` available offline."""
-    return f"put its four IDX files in $CNN_DATA_DIR/{name}/ (README: 'Where the data comes from')"
+    return f"put its four IDX files in $CNN_DATA_DIR/{name}/ (see the README)"
 
 
 def obtainable(name: str) -> tuple[bool, str]:
@@ -276,8 +276,7 @@ def obtainable(name: str) -> tuple[bool, str]:
     prefix = f"{unset}. " if unset else ""
     if download_reachable():
         return True, f"{prefix}Not on disk yet: Keras will download it ({DOWNLOAD_MB[name]} MB) when first needed"
-    return False, (f"{prefix}Cannot be had: not on disk, and no internet to download it. "
-                   f"Training and pages that need it will fail until you {how_to_get(name)}")
+    return False, f"{prefix}Cannot be had: not on disk, and no internet to download it. To use it, {how_to_get(name)}"
 
 
 def available() -> dict[str, str]:

@@ -117,6 +117,7 @@ def draw_section(predictor: Predictor, noun: str = "digit") -> None:
         # The canvas first, with free room above it for its own toolbar (undo, redo, bin), which
         # appears there on hover; the pen width and Clear sit below, out of the toolbar's way.
         stroke = st.session_state.get("predict_stroke_width", 22)
+        st.space("medium")  # where the toolbar floats (2.65rem up), clear of the tab labels
         result = st_canvas(stroke_width=stroke, stroke_color="#ffffff", background_color="#000000",
                            width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
                            initial_drawing=initial_drawing(),
