@@ -7,6 +7,8 @@ from cnn_core.model import ModelConfig, matched_mlp
 from cnn_core.run_table import preset_of, run_label, run_table, training_summary
 from cnn_core.runs import RunInfo
 from cnn_core.training import PRESETS, TrainConfig
+from tests.app_support import runs_dir  # noqa: F401  (fixture)
+from tests.conftest import needs_data
 
 
 def run(run_id="20261129-154430-725db0", status="completed", model=None, train=None, metrics=None):
@@ -49,3 +51,26 @@ def test_runs_are_named_by_preset_network_dataset_accuracy_and_time():
 def test_preset_ignores_seed_device_and_dataset():
     assert preset_of(TrainConfig(seed=7, device="cpu")) == "seed"
     assert preset_of(TrainConfig(batch_size=64)) == "custom"
+
+
+@needs_data
+def test_the_train_page_table_shows_dashes_names_and_short_columns(runs_dir):
+    """On the page: missing figures as a dash (not "None"), the run's name, and only short columns
+    (the long configs are listed under the table), so the table fits a 1024-px page."""
+    import json
+
+    from tests.app_support import app_on
+
+    failed = runs_dir / "20261129-160102-fa11ed"
+    failed.mkdir()
+    (failed / "config.json").write_text(json.dumps({"model": ModelConfig().to_dict(),
+                                                    "train": TrainConfig(iterations=60).to_dict()}))
+    (failed / "status.json").write_text(json.dumps({"status": "failed", "updated": 1.0, "reason": "no data"}))
+    app = app_on("pages/train.py")
+    assert not app.exception, app.exception
+    table = app.dataframe[0]
+    assert table.proto.placeholder == "—"
+    assert list(table.proto.column_order) == ["name", "status", "accuracy", "duration_s", "device"]
+    config = json.loads(table.proto.columns)
+    assert sum(config[name]["width"] for name in table.proto.column_order) <= 530  # 1024 px leaves ~560
+    assert table.value.loc[0, "name"] == "custom CNN · MNIST · failed · 16:01"
