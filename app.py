@@ -10,7 +10,9 @@ import streamlit as st
 ROOT = Path(__file__).resolve().parent
 PAGES = [("pages/train.py", "Train", ":material/model_training:"),
          ("pages/filters.py", "Filters", ":material/filter:"),
-         ("pages/predict.py", "Predict", ":material/draw:")]
+         ("pages/predict.py", "Predict", ":material/draw:"),
+         ("pages/experiments.py", "Experiments", ":material/science:"),
+         ("pages/lessons.py", "Lessons", ":material/school:")]
 
 
 def home() -> None:

@@ -64,9 +64,34 @@ def train_run(store: RunStore, run_id: str) -> int:
     heartbeat.start()
     try:
         job.run()
+        if job.status == "completed":
+            analyse(store, run_id, job.train_config.dataset)
     finally:
         heartbeat.done.set()
     return 1 if job.status == "failed" else 0
+
+
+ANALYSIS_IMAGES = 2000  # test digits for a run's shift and rotation curves
+
+
+def analyse(store: RunStore, run_id: str, dataset_name: str) -> None:
+    """After a completed MNIST run: the files the Experiments and Lessons pages read (nearest training
+    digits, the "looks like a digit" calibration, the filter ranking, robustness curves). The run is
+    already usable; a failure here is logged and leaves it so."""
+    if dataset_name != "mnist":
+        return  # The non-digit calibration means nothing for clothes.
+    from cnn_core.data import load_dataset
+    from cnn_core.experiments.artifacts import write_artifacts
+    from cnn_core.runs import atomic_write_bytes
+    from cnn_core.serving import ServedModel
+
+    folder = store.path(run_id)
+    try:
+        write_artifacts(ServedModel(folder), load_dataset(dataset_name), folder, write=atomic_write_bytes,
+                        log=lambda message: print(f"analysis: {message}", flush=True),
+                        robustness_images=ANALYSIS_IMAGES)
+    except Exception as error:  # The run stays completed; the pages say the experiment files are missing.
+        print(f"analysis failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,8 +28,13 @@ def _write_file(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def write_artifacts(served, dataset, folder: Path, write=_write_file, log=None) -> dict:
-    """Compute and write the four files into ``folder`` with ``write(path, bytes)``; returns the summaries."""
+def write_artifacts(served, dataset, folder: Path, write=_write_file, log=None,
+                    robustness_images: int | None = None) -> dict:
+    """Compute and write the four files into ``folder`` with ``write(path, bytes)``; returns the summaries.
+
+    ``robustness_images`` limits the shift and rotation curves to the first N test digits (the
+    worker uses 2,000 to keep a run's analysis under a minute; shipped models use all 10,000).
+    """
     folder, log = Path(folder), log or (lambda message: None)
     started = time.perf_counter()
     index = neighbours.build_index(served.embeddings, dataset.train_images, dataset.train_labels)
@@ -49,8 +54,9 @@ def write_artifacts(served, dataset, folder: Path, write=_write_file, log=None) 
         write(folder / ABLATION_FILE, json.dumps(ranking, indent=2).encode())
         summaries["ablation"] = ranking
         log(f"ablation: {len(ranking['filters'])} filters ranked ({time.perf_counter() - started:.1f} s)")
+    count = robustness_images or len(images)
     robustness = compare.compare_side(served.probabilities, compare.parameter_count(served.weights),
-                                      images, dataset.test_labels)
+                                      images[:count], dataset.test_labels[:count])
     write(folder / ROBUSTNESS_FILE, json.dumps(robustness, indent=2).encode())
     log(f"robustness: done ({time.perf_counter() - started:.1f} s)")
     return {**summaries, "robustness": robustness}
