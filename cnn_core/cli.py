@@ -175,7 +175,7 @@ def command_train(args) -> dict:
     return result
 
 
-SHIPPED_FILES = ("model.tflite", "weights.npz", "filter_history.npz", "predictions.npy")
+SHIPPED_FILES = ("model.tflite", "weights.npz", "filter_history.npz", "predictions.npy", "history.jsonl")
 
 
 def export_model(job, folder: Path, result: dict, job_argv: list[str]) -> None:

@@ -16,6 +16,7 @@ from cnn_core.inspection import apply_kernels, match_table
 from cnn_core.serving import ServedModel
 from cnn_core.kernels import (HAND_MADE_KERNELS, KERNEL_NOTES, convolution_matrix, convolve2d, embed_kernel,
                               match_kernel, matrix_convolution_check, parse_custom_kernel)
+from pages.filter_timeline import timeline_view
 from pages.shared import DRAWN_IMAGE, dataset_or_stop, ensure_app_navigation, model_version, pick_model
 
 SOURCES = ("A test digit", "My drawing from the Predict page")
@@ -258,6 +259,7 @@ def main() -> None:
         maps = extractor.feature_maps(image)
         _, _, titles = conv1_views(choice.key, version, extractor)
         learned_kernels_view(choice.key, version, extractor)
+        timeline_view(choice)
         matches_view(choice.key, version, extractor)
         feature_maps_view(maps, caption)
     designed_view(image, maps, titles)

@@ -1,0 +1,81 @@
+"""The Filters page's replay of training: conv1's kernels and one digit's maps, step by step.
+
+The worker records them while it trains (``cnn_core.snapshots``: steps 1, 2, 4, 8... and every
+test measurement) into ``filter_history.npz``; this view only reads that file. A slider scrubs
+through the snapshots and Play steps through them by itself.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from cnn_core import filter_plots as plots
+from cnn_core.inference import ModelChoice
+from cnn_core.snapshots import read_filter_history
+
+FRAME = "filters_timeline_frame"     # session_state: the snapshot shown
+PLAYING = "filters_timeline_playing"  # session_state: whether Play is on
+FRAME_SECONDS = 0.8
+
+
+@st.cache_data(max_entries=6, show_spinner=False)
+def cached_history(path: str, version: float) -> dict[str, np.ndarray] | None:
+    return read_filter_history(path)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def frame_figures(path: str, version: float, frame: int):
+    """The kernels and the maps at one snapshot, each on one colour scale shared by every snapshot."""
+    history = cached_history(path, version)
+    steps, kernels, maps = history["steps"], history["kernels"], history["maps"].astype(np.float32)
+    kernel_figure = plots.tile_grid(kernels[frame], title=f"conv1 kernels at step {int(steps[frame]):,}",
+                                    diverging=True, per_tile=False, value_name="weight", width=620)
+    limit = float(np.abs(kernels).max()) or 1.0
+    kernel_figure.update_traces(zmin=-limit, zmax=limit)
+    map_figure = plots.tile_grid(maps[frame], title=f"their maps of test digit {int(history['digit_index'])}",
+                                 diverging=False, per_tile=False, value_name="activation", width=620)
+    map_figure.update_traces(zmin=0.0, zmax=float(maps.max()) or 1.0)
+    return kernel_figure, map_figure
+
+
+def toggle_play() -> None:
+    st.session_state[PLAYING] = not st.session_state.get(PLAYING, False)
+
+
+def timeline_view(choice: ModelChoice) -> None:
+    """Scrub or play through the snapshots of the chosen model's conv1, when it has them."""
+    st.subheader("Watch the filters form")
+    path = (choice.folder / "filter_history.npz") if choice.folder else None
+    version = path.stat().st_mtime if path is not None and path.is_file() else 0.0
+    history = cached_history(str(path), version) if version else None
+    if history is None or len(history.get("steps", [])) < 2:
+        st.info("This model carries no record of how its filters formed. Every run trained here records "
+                "one: launch a short run on the Train page, then pick it above.")
+        return
+    steps = history["steps"]
+    st.markdown(
+        "At step 1 the kernels are the random numbers the network started from, and their maps are "
+        "noise. Press Play: within a few hundred steps most kernels settle into a light side and a "
+        "dark side, edge detectors like the Sobel kernels below, and the maps start to trace the "
+        "digit's strokes. Colours keep one scale throughout, so growing weights look stronger.")
+    st.fragment(run_every=FRAME_SECONDS if st.session_state.get(PLAYING) else None)(frames)(str(path), version, steps)
+
+
+def frames(path: str, version: float, steps: np.ndarray) -> None:
+    """The controls and the two pictures; while playing, each rerun shows the next snapshot."""
+    last = len(steps) - 1
+    if st.session_state.get(PLAYING):
+        following = st.session_state.get(FRAME, 0) + 1
+        st.session_state[FRAME] = min(following, last)
+        if following >= last:
+            st.session_state[PLAYING] = False  # Stop on the trained filters.
+    controls = st.container(horizontal=True, vertical_alignment="bottom")
+    controls.button("Pause" if st.session_state.get(PLAYING) else "Play", key="filters_timeline_play",
+                    icon=":material/pause:" if st.session_state.get(PLAYING) else ":material/play_arrow:",
+                    on_click=toggle_play)
+    frame = controls.select_slider("Training step", options=list(range(len(steps))), key=FRAME,
+                                   format_func=lambda index: f"{int(steps[index]):,}", width=420)
+    kernel_figure, map_figure = frame_figures(path, version, frame)
+    left, right = st.columns(2)
+    left.plotly_chart(kernel_figure, key="filters_timeline_kernels", config={"displayModeBar": False})
+    right.plotly_chart(map_figure, key="filters_timeline_maps", config={"displayModeBar": False})
