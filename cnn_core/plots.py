@@ -85,6 +85,7 @@ def accuracy_figure(history, eval_images: int | None = None, final_accuracy: flo
     steps, accuracy = series(as_rows(history), "test_accuracy")
     layout = step_axis(base_layout("iteration", "test accuracy", height=260), steps)
     layout["yaxis"].update(tickformat=".0%", range=[0, 1.01])
+    layout["showlegend"] = True  # Plotly hides a lone trace's legend, and its name is the label that matters.
     slice_words = f"{eval_images:,}-image" if eval_images else "small"
     traces = [go.Scatter(x=steps, y=accuracy, mode="lines+markers", name=f"live, on a {slice_words} test slice",
                          line=dict(color=PALETTE[2]))]

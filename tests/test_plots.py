@@ -56,7 +56,9 @@ def test_the_accuracy_chart_names_its_slice_and_marks_the_full_test_accuracy():
     assert live.name == "live, on a 500-image test slice"
     assert list(final.y) == [0.9672, 0.9672] and list(final.x) == [1, 1000] and final.line.dash == "dash"
     assert final.name == "final, all 10,000 test images: 96.72%"
-    assert len(accuracy_figure(history()).data) == 1  # a live run has no final figure yet
+    live_only = accuracy_figure(history(), eval_images=200)
+    assert len(live_only.data) == 1 and live_only.layout.showlegend  # the label shows with one line too
+    assert live_only.data[0].name == "live, on a 200-image test slice"
 
 
 def test_a_single_point_gets_whole_number_iteration_ticks():
