@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from cnn_core import filter_plots as plots
+from cnn_core.data import item_noun, with_article
 from cnn_core.inspection import apply_kernels, match_table
 from cnn_core.serving import ServedModel
 from cnn_core.kernels import (HAND_MADE_KERNELS, KERNEL_NOTES, convolution_matrix, convolve2d, embed_kernel,
@@ -75,28 +76,30 @@ def random_test_index() -> None:
 def choose_image(dataset, class_names) -> tuple[np.ndarray, str]:
     """The input image as (28, 28) float32 in [0, 1], and a caption saying where it came from."""
     st.session_state["filters_dataset"] = dataset.name
+    noun = item_noun(dataset.name)
     source_column, class_column, index_column, button_column = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    source = source_column.radio("Input image", SOURCES, key="filters_source", horizontal=True)
+    source = source_column.radio("Input image", SOURCES, key="filters_source", horizontal=True,
+                                 format_func=lambda choice: f"A test {noun}" if choice == SOURCES[0] else choice)
     if source == SOURCES[1]:
         drawn = st.session_state.get(DRAWN_IMAGE)
         if drawn is not None and np.shape(drawn) == (28, 28):  # anything else is not a preprocessed digit
             return np.asarray(drawn, np.float32), "your drawing from the Predict page"
-        st.info("Nothing has been drawn on the Predict page in this session yet: draw a digit there and "
-                "come back, or use a test digit (shown below).")
+        st.info("Nothing has been drawn on the Predict page in this session yet: draw there and come back, "
+                f"or use a test {noun} (shown below).")
     class_column.selectbox("Class", ("any class", *[str(i) for i in range(len(class_names))]), key=CLASS,
                            format_func=lambda c: c if c == "any class" else f"{c}: {class_names[int(c)]}",
                            on_change=random_test_index)
     index = index_column.number_input("Test image number", 0, len(dataset.test_images) - 1, key=INDEX)
-    button_column.button("Random digit", key="filters_random", on_click=random_test_index)
+    button_column.button(f"Random {noun}", key="filters_random", on_click=random_test_index)
     label = class_names[int(dataset.test_labels[index])]
-    return dataset.test_images[index].astype(np.float32) / 255.0, f"test image {index} (a {label})"
+    return dataset.test_images[index].astype(np.float32) / 255.0, f"test image {index} ({with_article(label)})"
 
 
 def learned_kernels_view(key: str, version: float, extractor: ServedModel) -> None:
     st.subheader("Kernels the network learned")
     st.markdown(
         "Nobody designed these. Each conv1 kernel started as random numbers and was nudged by "
-        "gradient descent until the network classified digits well. Blue weights subtract, red "
+        "gradient descent until the network told the classes apart well. Blue weights subtract, red "
         "weights add; a kernel with a red side and a blue side responds to an edge.")
     figure, _, _ = conv1_views(key, version, extractor)
     left, _ = st.columns([4, 1])  # 3x3 kernels need no more room than this to read

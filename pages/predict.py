@@ -219,7 +219,10 @@ def main() -> None:
     if choice.dataset != "mnist":
         st.caption(f"This model was trained on {choice.dataset}: it answers with its classes "
                    f"({', '.join(choice.class_names)}), whatever you draw.")
-    draw, sample, upload = st.tabs(["Draw", f"Sample a test {noun}", "Upload an image"])
+    labels = ["Draw", f"Sample a test {noun}", "Upload an image"]
+    # Another page (the Train page's confusion drill-down) may send a test digit to the sample tab.
+    opened = labels[1] if st.session_state.pop("predict_open_tab", None) == "sample" else None
+    draw, sample, upload = st.tabs(labels, default=opened)
     with draw:
         draw_section(predictor, noun)
     with sample:

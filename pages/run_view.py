@@ -164,7 +164,8 @@ def run_actions(run_id: str) -> None:
     """Watch, download or delete one saved run (never one that is queued or training)."""
     store = run_store()
     path = store.path(run_id)
-    watch, model, history, remove = st.columns(4)
+    row = st.container(horizontal=True, vertical_alignment="center")  # wraps at 1024 px instead of clipping
+    watch, model, history, remove = (row.container(width="content") for _ in range(4))
     if watch.button("Show this run", key=key("watch")):
         st.query_params[RUN_PARAM] = run_id
         st.rerun()

@@ -18,6 +18,7 @@ from cnn_core.runs import RunError, check_run_id
 from cnn_core.train_form import LABELS, NETWORKS, choice_name, error_list, form_defaults, parse_form
 from cnn_core.training import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from cnn_core.launcher import LaunchRefused
+from pages.confusion_view import confusion_drilldown
 from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, notice_new_run, run_actions,
                             table_key, watched_run)
 from pages.shared import (dataset_or_stop, device_report, ensure_app_navigation, launcher, owner_token,
@@ -163,8 +164,8 @@ def results(run_id: str) -> None:
                    f"a rotating {slice_size:,}-image slice of the test set, so it can differ by a point or so; "
                    "the dashed line there marks this figure.")
     left, right = st.columns([2, 3])
-    left.plotly_chart(confusion_figure(confusion_matrix(dataset.test_labels, predictions), dataset.class_names),
-                      key=key("confusion"))
+    with left:
+        confusion_drilldown(run_id, dataset, predictions)
     with right:
         st.markdown("**Misclassified test images** (bold: predicted / true)")
         st.plotly_chart(misclassified_figure(dataset.test_images, dataset.test_labels, predictions,

@@ -1,0 +1,51 @@
+"""The confusion matrix as a way in: which test digits sit in a cell, and a figure whose cells can be clicked.
+
+    cell_indices(labels, predicted, true_class=4, predicted_class=9)   # test indices of 4s read as 9
+    clickable_confusion_figure(matrix, class_names)                    # heatmap + one clickable point per cell
+
+Plotly cannot select heatmap cells, so an invisible marker sits on each cell: clicking a cell
+selects its marker, whose ``customdata`` is ``[true, predicted]``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from cnn_core.plots import confusion_figure
+
+CELL_LIMIT = 50  # digits shown for one cell
+
+
+def cell_indices(labels: np.ndarray, predicted: np.ndarray, true_class: int, predicted_class: int,
+                 limit: int = CELL_LIMIT) -> np.ndarray:
+    """Indices of the test digits of class ``true_class`` that the model read as ``predicted_class``."""
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    if labels.shape != predicted.shape:
+        raise ValueError(f"labels and predictions differ in shape: {labels.shape} vs {predicted.shape}")
+    return np.flatnonzero((labels == true_class) & (predicted == predicted_class))[:limit]
+
+
+def clickable_confusion_figure(matrix: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    """The confusion heatmap with an invisible, selectable marker on every cell."""
+    figure = confusion_figure(matrix, class_names)
+    names = [str(name) for name in class_names]
+    count = len(names)
+    true, predicted = np.divmod(np.arange(count * count), count)
+    figure.add_trace(go.Scatter(
+        x=[names[p] for p in predicted], y=[names[t] for t in true], mode="markers",
+        marker=dict(size=28, opacity=0.0, symbol="square"), customdata=np.stack([true, predicted], axis=1),
+        text=np.asarray(matrix).ravel(),
+        hovertemplate="true %{y}, predicted %{x}: %{text} (click to see them)<extra></extra>",
+        showlegend=False, selected=dict(marker=dict(opacity=0.35, color="#f58518")),
+        unselected=dict(marker=dict(opacity=0.0))))
+    figure.update_layout(clickmode="event+select", dragmode=False)
+    return figure
+
+
+def selected_cell(points: list[dict]) -> tuple[int, int] | None:
+    """(true, predicted) of the clicked cell from a Streamlit Plotly selection, or None."""
+    for point in points or []:
+        custom = point.get("customdata")
+        if isinstance(custom, (list, tuple)) and len(custom) == 2:
+            return int(custom[0]), int(custom[1])
+    return None
