@@ -19,6 +19,7 @@ from cnn_core.inference import Prediction
 from cnn_core.serving import ServedModel as Predictor  # the LiteRT-served model: .predict(image28)
 from cnn_core.predict_plots import digit_figure, probability_figure
 from cnn_core.preprocess import READABLE, ImageError, preprocess_bytes, preprocess_rgba, preview_png
+from pages.experiments_shared import digit_verdict
 from pages.shared import DRAWN_IMAGE, ensure_app_navigation, pick_model
 
 CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
@@ -92,6 +93,29 @@ def show_seen(image28: np.ndarray, key: str, title: str = "**What the model sees
     st.plotly_chart(digit_figure(image28), key=key, config=PLOT_CONFIG, width="content")
 
 
+CONTEXT: dict = {}  # this run's chosen model, for the "looks like a digit" check: {"choice", "served"}
+
+
+def novelty_note(image28: np.ndarray) -> None:
+    """Beside the answer: whether the drawing looks like the digits the model learned from at all."""
+    choice, served = CONTEXT.get("choice"), CONTEXT.get("served")
+    if choice is None or choice.dataset != "mnist":
+        return  # The check is calibrated on digits against letters, scribbles and blobs.
+    try:
+        verdict = digit_verdict(choice, served, image28, load_dataset("mnist", allow_download=False))
+    except DataError:
+        return
+    if verdict is None:
+        return  # This model has no calibration files (a run still being analysed, say).
+    if verdict.looks_like_digit:
+        st.caption(f"It looks like a digit to this model (familiarity {verdict.score:.2f}; real digits score "
+                   f"above {verdict.threshold:.2f}).")
+    else:
+        st.warning(f"That doesn't look like a digit to this model (familiarity {verdict.score:.2f}, below "
+                   f"{verdict.threshold:.2f}): it is unlike every digit it trained on, so the answer above is a "
+                   "forced guess. A network has to pick one of its ten classes, whatever it is shown.")
+
+
 def show_answer(prediction: Prediction, key: str, true_label: int | None = None) -> None:
     """The answer in words, right or wrong when the truth is known, and the probability bars."""
     name = prediction.class_name
@@ -141,6 +165,7 @@ def draw_section(predictor: Predictor, noun: str = "digit") -> None:
                    "The Filters page can show this drawing's feature maps.")
     with right:
         show_answer(prediction, key="predict_draw_bars")
+        novelty_note(image28)
 
 
 def pick_sample(dataset_name: str, labels: np.ndarray, wanted: int) -> None:
@@ -208,6 +233,7 @@ def upload_section(predictor: Predictor, noun: str = "digit") -> None:
         show_seen(image28, key="predict_upload_seen")
     with right:
         show_answer(predictor.predict(image28), key="predict_upload_bars")
+        novelty_note(image28)
 
 
 def main() -> None:
@@ -215,6 +241,7 @@ def main() -> None:
     st.caption("Draw, sample an image from the test set or upload one, and see what the network "
                "answers, after the same MNIST-style preprocessing the command line uses.")
     choice, predictor = pick_model("Model", widget_key="predict_model")
+    CONTEXT.update(choice=choice, served=predictor)
     noun = item_noun(choice.dataset)
     if choice.dataset != "mnist":
         st.caption(f"This model was trained on {choice.dataset}: it answers with its classes "

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import io
 import struct
-import time
 import warnings
 import zlib
 from pathlib import Path
@@ -215,10 +214,8 @@ def test_decompression_bomb_is_refused_without_decoding(monkeypatch, side, messa
         raise AssertionError("pixels were decoded")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", refuse_to_decode)
-    started = time.perf_counter()
-    with pytest.raises(ImageError, match=message):
+    with pytest.raises(ImageError, match=message):  # load is patched to fail: nothing was decoded
         load_image_bytes(bomb)
-    assert time.perf_counter() - started < 2.0
 
 
 @pytest.mark.parametrize("side", [5_000, 10_000, 50_000])
