@@ -22,7 +22,9 @@ from cnn_core.training import PRESETS, TrainConfig
 # The columns people scan first come first: the config summaries are long and go last. ``run``
 # is the id (what the page acts on); ``name`` is how a person tells runs apart.
 COLUMNS = ("run", "name", "status", "accuracy", "dataset", "model", "training", "duration_s", "images_per_s",
-           "device", "updated")
+           "device", "precision", "updated")
+# How a run's number format reads in the table: what it trained in (its saved model is float32).
+PRECISION_NAMES = {"float32": "fp32", "mixed_bfloat16": "bf16 mixed", "mixed_float16": "fp16 mixed", "auto": "auto"}
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 SCHEDULE_NAMES = {"constant": "constant", "warmup_cosine": "warm-up+cosine"}
 OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
@@ -87,6 +89,11 @@ def run_label(run: RunInfo) -> str:
     return f"{what} · {dataset} · {score}{when}"
 
 
+def precision_name(precision) -> str | None:
+    """'bf16 mixed' for 'mixed_bfloat16'; None (a dash) when the run predates the setting."""
+    return PRECISION_NAMES.get(precision, precision) if isinstance(precision, str) else None
+
+
 def run_row(run: RunInfo) -> dict:
     """One table row for one saved run."""
     _, train = read_configs(run.config)
@@ -103,6 +110,7 @@ def run_row(run: RunInfo) -> dict:
         "duration_s": metrics.get("seconds"),
         "images_per_s": metrics.get("images_per_second"),
         "device": metrics.get("device") or status_info.get("device") or "",
+        "precision": precision_name(metrics.get("precision") or (train.precision if train else None)),
         "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(updated)) if isinstance(updated, (int, float)) else "",
     }
 

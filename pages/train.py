@@ -16,7 +16,7 @@ from cnn_core.plots import (accuracy_figure, confusion_figure, confusion_matrix,
 from cnn_core.run_table import run_table
 from cnn_core.runs import RunError, check_run_id
 from cnn_core.train_form import LABELS, NETWORKS, choice_name, error_list, form_defaults, parse_form
-from cnn_core.training import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+from cnn_core.training import PRECISIONS, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from cnn_core.launcher import LaunchRefused
 from pages.confusion_view import confusion_drilldown
 from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, notice_new_run, run_actions,
@@ -24,7 +24,7 @@ from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, 
 from pages.shared import (dataset_or_stop, device_report, ensure_app_navigation, launcher, owner_token,
                           presenter_login, run_store)
 
-RUN_COLUMNS = ("name", "status", "accuracy", "duration_s", "device")
+RUN_COLUMNS = ("name", "status", "accuracy", "duration_s", "device", "precision")
 FIELD_WIDTH = 190  # pixels per form field: room for "Warm-up then cosine" and a number's +/- buttons
 
 
@@ -83,6 +83,7 @@ def config_form() -> None:
             for field in ("eval_every", "eval_images"):
                 st.number_input(LABELS[field], step=1, key=key(field), width=FIELD_WIDTH)
             choose("device", ("auto", "cpu", "gpu"))
+            choose("precision", PRECISIONS)
             report = device_report()
             gpus = list(report.gpus) if report else []
             if len(gpus) > 1:
@@ -141,7 +142,9 @@ def devices_panel() -> None:
         chosen = report.resolve(st.session_state.get(key("device"), "auto"))
     except ValueError as error:
         chosen = f"none ({error})"
-    st.caption(f"{report.summary} TensorFlow sees: {devices}. The next run will use **{chosen}**.")
+    auto = choice_name("precision", report.auto_precision)
+    st.caption(f"{report.summary} TensorFlow sees: {devices}. The next run will use **{chosen}**; "
+               f"precision Auto means **{auto}** on this hardware.")
 
 
 def results(run_id: str) -> None:
@@ -188,12 +191,14 @@ def saved_runs() -> None:
     event = st.dataframe(
         table, key=table_key(), on_select="rerun", selection_mode="multi-row", hide_index=True,
         placeholder="—", column_order=RUN_COLUMNS,
-        column_config={"name": st.column_config.TextColumn("run", width=250, help="Preset and network, "
+        column_config={"name": st.column_config.TextColumn("run", width=210, help="Preset and network, "
                                                            "dataset, accuracy, launch time"),
-                       "status": st.column_config.TextColumn(width=80),
-                       "accuracy": st.column_config.NumberColumn(format="percent", width=70),
-                       "duration_s": st.column_config.NumberColumn("time (s)", format="%.0f", width=60),
-                       "device": st.column_config.TextColumn(width=70)})
+                       "status": st.column_config.TextColumn(width=70),
+                       "accuracy": st.column_config.NumberColumn(format="percent", width=65),
+                       "duration_s": st.column_config.NumberColumn("time (s)", format="%.0f", width=55),
+                       "device": st.column_config.TextColumn(width=60),
+                       "precision": st.column_config.TextColumn(width=70, help="What the run trained in; "
+                                                                "every saved model is float32")})
     chosen = [table["run"].iloc[row] for row in event.selection.rows if 0 <= row < len(table)]
     if not chosen:
         st.caption("Select runs in the table to overlay their loss curves, download or delete them.")
