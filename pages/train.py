@@ -128,11 +128,17 @@ def data_ready(name: str, slot) -> bool:
     return True
 
 
+def waiting_for_devices() -> None:
+    if device_report() is not None:
+        st.rerun(scope="app")
+    st.caption("Asking a worker process which devices TensorFlow sees...")
+
+
 def devices_panel() -> None:
     """What TensorFlow sees (asked of a worker process once) and what the next run will use."""
     report = device_report()
-    if report is None:
-        st.caption("Asking a worker process which devices TensorFlow sees...")
+    if report is None:  # The first probe of a fresh server takes a few seconds: look again soon.
+        st.fragment(run_every=2)(waiting_for_devices)()
         return
     if report.error:
         st.caption(f"Devices unknown: {report.error}. Runs use the GPU when TensorFlow sees one, else the CPU.")
@@ -166,7 +172,10 @@ def results(run_id: str) -> None:
               help=f"After {info.metrics.get('steps', 0):,} steps. The live chart above measures accuracy on "
                    f"a rotating {slice_size:,}-image slice of the test set, so it can differ by a point or so; "
                    "the dashed line there marks this figure.")
-    left, right = st.columns([2, 3])
+    # Fixed-width confusion matrix (its cells must stay square enough to click); the mistakes take
+    # the rest, and wrap below it on a narrow screen.
+    row = st.container(horizontal=True, gap="medium")
+    left, right = row.container(width=430), row.container(width="stretch")
     with left:
         confusion_drilldown(run_id, dataset, predictions)
     with right:
