@@ -55,7 +55,9 @@ def training_summary(config: dict) -> str:
     if train is None:
         return "unreadable training config"
     images = f", {train.train_images:,} images" if train.train_images else ""
-    rate = re.sub(r"e([+-])0*(\d)", lambda m: f"e{'-' if m.group(1) == '-' else ''}{m.group(2)}", f"{train.learning_rate:.0e}")
+    # Two significant figures, so 2.5e-3 does not read as 3e-3: '2.5e-3', '1e-4'.
+    mantissa, exponent = f"{train.learning_rate:.1e}".split("e")
+    rate = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
     return (f"{OPTIMIZER_NAMES.get(train.optimizer, train.optimizer)} {rate} "
             f"{SCHEDULE_NAMES.get(train.schedule, train.schedule)}, {train.iterations:,} steps x {train.batch_size}{images}")
 

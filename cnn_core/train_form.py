@@ -30,7 +30,7 @@ LABELS = {
 }
 # What the menus show for each config value; the values themselves stay the config's strings.
 CHOICES = {
-    "preset": {"seed": "Seed: the tutorial's settings", "fast": "Fast: big batches, warm-up then cosine"},
+    "preset": {"seed": "Seed: the tutorial's settings", "fast": "Fast: 25x the rate, warm-up then cosine"},
     "dataset": {"mnist": "MNIST (digits)", "fashion-mnist": "Fashion-MNIST (clothes)"},
     "optimizer": {"adam": "Adam", "sgd": "SGD with momentum", "rmsprop": "RMSprop"},
     "schedule": {"constant": "Constant", "warmup_cosine": "Warm-up then cosine"},
