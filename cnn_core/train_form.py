@@ -37,7 +37,7 @@ CHOICES = {
     "device": {"auto": "Auto (GPU if any)", "cpu": "CPU", "gpu": "GPU"},
     "strategy": {"default": "One device", "mirrored": "Mirrored over all GPUs",
                  "multi-worker": "Multi-worker (machines in TF_CONFIG)"},
-    "precision": {"auto": "Auto (16-bit where native)", "float32": "32-bit float",
+    "precision": {"auto": "Auto (by hardware)", "float32": "32-bit float",
                   "mixed_bfloat16": "Mixed bfloat16", "mixed_float16": "Mixed float16"},
     "network": NETWORKS,
 }
