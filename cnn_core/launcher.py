@@ -52,6 +52,13 @@ class Worker:
     hung: bool = False              # its heartbeat went stale while the process lived on
 
 
+def worker_environment() -> dict:
+    """The server's environment, with glibc held to two malloc arenas: TensorFlow's many threads
+    otherwise each grow one, and a training worker peaked ~110 MB higher (1.15 vs 1.03 GB, measured
+    with /usr/bin/time on 300 seed steps)."""
+    return {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+
+
 def signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -177,7 +184,7 @@ class Launcher:
         log = open(self.store.path(run_id) / "worker.log", "ab")
         try:
             process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                       start_new_session=True)
+                                       start_new_session=True, env=worker_environment())
         except OSError as error:
             self.store.write_status(run_id, "failed", reason=f"could not start a worker ({error.strerror})")
             return
