@@ -38,7 +38,9 @@ def clickable_confusion_figure(matrix: np.ndarray, class_names: tuple[str, ...])
         hovertemplate="true %{y}, predicted %{x}: %{text} (click to see them)<extra></extra>",
         showlegend=False, selected=dict(marker=dict(opacity=0.35, color="#f58518")),
         unselected=dict(marker=dict(opacity=0.0))))
-    figure.update_layout(clickmode="event+select", dragmode=False)
+    # Only the markers answer the mouse: a click that Plotly gave to the heatmap would select nothing.
+    figure.update_traces(hoverinfo="skip", hovertemplate=None, selector=dict(type="heatmap"))
+    figure.update_layout(clickmode="event+select", hovermode="closest")
     return figure
 
 

@@ -34,6 +34,21 @@ def open_in(page: str, model_key: str, dataset: Dataset, index: int) -> None:
     st.switch_page("pages/filters.py")
 
 
+def picked_cell(names) -> tuple[int, int] | None:
+    """The same choice without the mouse: a true class and a predicted class from two menus."""
+    st.caption("Click a cell, or pick one below, to see its test images (up to 50) and open one in "
+               "Predict or Filters.")
+    row = st.container(horizontal=True)
+    classes = list(range(len(names)))
+    true_class = row.selectbox("True", classes, index=None, key=key("cell_true"), width=140,
+                               format_func=lambda c: names[c], placeholder="class")
+    predicted_class = row.selectbox("Predicted", classes, index=None, key=key("cell_predicted"), width=140,
+                                    format_func=lambda c: names[c], placeholder="class")
+    if true_class is None or predicted_class is None:
+        return None
+    return int(true_class), int(predicted_class)
+
+
 def confusion_drilldown(run_id: str, dataset: Dataset, predictions: np.ndarray) -> None:
     """The clickable matrix; below it, the clicked cell's digits and buttons to open one."""
     names = dataset.class_names
@@ -43,7 +58,8 @@ def confusion_drilldown(run_id: str, dataset: Dataset, predictions: np.ndarray) 
     selection = (event or {}).get("selection") or {}
     cell = selected_cell(selection.get("points") or [])
     if cell is None:
-        st.caption("Click a cell to see its test images (up to 50) and open one in Predict or Filters.")
+        cell = picked_cell(names)
+    if cell is None:
         return
     true_class, predicted_class = cell
     indices = cell_indices(dataset.test_labels, predictions, true_class, predicted_class)

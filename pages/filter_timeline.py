@@ -15,6 +15,7 @@ from cnn_core.snapshots import read_filter_history
 
 FRAME = "filters_timeline_frame"     # session_state: the snapshot shown
 PLAYING = "filters_timeline_playing"  # session_state: whether Play is on
+PLAY_FRAME = "filters_timeline_play_frame"  # session_state: the snapshot Play shows (the slider's, when paused)
 FRAME_SECONDS = 0.8
 
 
@@ -58,23 +59,34 @@ def timeline_view(choice: ModelChoice) -> None:
         "noise. Press Play: within a few hundred steps most kernels settle into a light side and a "
         "dark side, edge detectors like the Sobel kernels below, and the maps start to trace the "
         "digit's strokes. Colours keep one scale throughout, so growing weights look stronger.")
-    st.fragment(run_every=FRAME_SECONDS if st.session_state.get(PLAYING) else None)(frames)(str(path), version, steps)
+    timed = bool(st.session_state.get(PLAYING))
+    st.fragment(run_every=FRAME_SECONDS if timed else None)(frames)(str(path), version, steps, timed)
 
 
-def frames(path: str, version: float, steps: np.ndarray) -> None:
-    """The controls and the two pictures; while playing, each rerun shows the next snapshot."""
+def frames(path: str, version: float, steps: np.ndarray, timed: bool) -> None:
+    """The controls and the two pictures; while playing, each rerun shows the next snapshot.
+
+    While playing, the step shows as text, not as the slider: a slider keeps the value its browser
+    side last sent, which would undo each step the timer takes.
+    """
     last = len(steps) - 1
-    if st.session_state.get(PLAYING):
-        following = st.session_state.get(FRAME, 0) + 1
-        st.session_state[FRAME] = min(following, last)
-        if following >= last:
-            st.session_state[PLAYING] = False  # Stop on the trained filters.
+    playing = st.session_state.get(PLAYING, False)
+    if playing != timed:  # Play or Pause was pressed: the fragment's timer is set when the page runs.
+        st.rerun(scope="app")
     controls = st.container(horizontal=True, vertical_alignment="bottom")
-    controls.button("Pause" if st.session_state.get(PLAYING) else "Play", key="filters_timeline_play",
-                    icon=":material/pause:" if st.session_state.get(PLAYING) else ":material/play_arrow:",
-                    on_click=toggle_play)
-    frame = controls.select_slider("Training step", options=list(range(len(steps))), key=FRAME,
-                                   format_func=lambda index: f"{int(steps[index]):,}", width=420)
+    controls.button("Pause" if playing else "Play", key="filters_timeline_play", on_click=toggle_play,
+                    icon=":material/pause:" if playing else ":material/play_arrow:")
+    if playing:
+        frame = min(st.session_state.get(PLAY_FRAME, -1) + 1, last)
+        st.session_state[PLAY_FRAME] = frame
+        if frame >= last:
+            st.session_state[PLAYING] = False  # Stop on the trained filters.
+        st.session_state[FRAME] = frame  # Where the slider will stand once paused.
+        controls.markdown(f"Training step **{int(steps[frame]):,}** ({frame + 1} of {len(steps)})")
+    else:
+        frame = controls.select_slider("Training step", options=list(range(len(steps))), key=FRAME,
+                                       format_func=lambda index: f"{int(steps[index]):,}", width=420)
+        st.session_state[PLAY_FRAME] = frame if frame < last else -1  # Play again from the start after the end.
     kernel_figure, map_figure = frame_figures(path, version, frame)
     left, right = st.columns(2)
     left.plotly_chart(kernel_figure, key="filters_timeline_kernels", config={"displayModeBar": False})

@@ -51,11 +51,17 @@ def completed_run(store, model, model_config=None, run_id: str | None = None, da
     from cnn_core.model import ModelConfig
     from cnn_core.training import TrainConfig
 
+    from cnn_core.runs import RunStore
+
     model_config = model_config or ModelConfig()
     config = {"model": model_config.to_dict(), "train": TrainConfig(dataset=dataset).to_dict()}
-    run_id = store.create(config, run_id, owner=owner)
-    store.save_model(run_id, model)
-    export_serving(model, model_config, store.path(run_id), lambda path, data: store.write_file(run_id, path.name, data))
-    store.write_metrics(run_id, {} if accuracy is None else {"test_accuracy": accuracy})
-    store.write_status(run_id, "completed")
+    # Built in a hidden staging folder, then moved in whole: a launcher watching the runs folder
+    # would otherwise start a worker on it while it still says "queued".
+    staging = RunStore(store.root / ".staging")
+    run_id = staging.create(config, run_id, owner=owner)
+    staging.save_model(run_id, model)
+    export_serving(model, model_config, staging.path(run_id), lambda path, data: staging.write_file(run_id, path.name, data))
+    staging.write_metrics(run_id, {} if accuracy is None else {"test_accuracy": accuracy})
+    staging.write_status(run_id, "completed")
+    staging.path(run_id).rename(store.path(run_id))
     return run_id
