@@ -60,7 +60,11 @@ def home() -> None:
         "stop it, compare runs.\n"
         "- **Filters**: the learned conv1/conv2 kernels and their feature maps, beside smoothing, "
         "sharpening and edge-detecting kernels; convolution as a matrix product.\n"
-        "- **Predict**: draw a digit, or pick or upload one, and see the class probabilities.")
+        "- **Predict**: draw a digit, or pick or upload one, and see the class probabilities.\n"
+        "- **Experiments**: what the network tolerates, what it looks at, what it has seen, and what "
+        "switching its filters off costs.\n"
+        "- **Lessons**: why a CNN beats a fully connected net of the same size, whether two trainings "
+        "learn the same filters, and a kernel quiz.")
 
 
 def main() -> None:
