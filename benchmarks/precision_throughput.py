@@ -1,10 +1,11 @@
-"""Training throughput of the seed CNN in each precision: plain Keras ``fit``, alternating, medians.
+"""Training throughput of the seed CNN per precision and batch size: plain Keras ``fit``, alternating, medians.
 
-The order of precisions rotates every repeat so that a busy machine slows them alike. On a CPU
+The order of the settings rotates every repeat so that a busy machine slows them alike. On a CPU
 without native bfloat16 (no AMX or AVX512_BF16) the mixed policies are emulated and slower, which
-is why ``auto`` picks float32 there.
+is why ``auto`` picks float32 there. Several batch sizes show what a bigger batch buys per image.
 
-    python benchmarks/precision_throughput.py [--steps 200] [--batch-size 128] [--repeats 5]
+    python benchmarks/precision_throughput.py [--steps 200] [--batch-sizes 128] [--repeats 5]
+    python benchmarks/precision_throughput.py --precisions float32 --batch-sizes 50 100 128
 """
 from __future__ import annotations
 
@@ -39,23 +40,25 @@ def images_per_second(precision: str, steps: int, batch_size: int, images, label
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
     args = parser.parse_args()
     dataset = load_dataset("mnist")
-    figures = {precision: [] for precision in args.precisions}
+    settings = [(precision, batch) for batch in args.batch_sizes for precision in args.precisions]
+    figures = {setting: [] for setting in settings}
     for repeat in range(args.repeats):
-        shift = repeat % len(args.precisions)
-        for precision in args.precisions[shift:] + args.precisions[:shift]:
-            figures[precision].append(images_per_second(precision, args.steps, args.batch_size,
-                                                        dataset.train_images, dataset.train_labels))
-    medians = {precision: statistics.median(values) for precision, values in figures.items()}
-    baseline = medians[args.precisions[0]]
-    print(json.dumps({"hardware": hardware_line(), "steps": args.steps, "batch_size": args.batch_size,
-                      "images_per_second": {p: [round(v) for v in values] for p, values in figures.items()},
-                      "median": {p: round(v) for p, v in medians.items()},
-                      "ratio_to_first": {p: round(v / baseline, 3) for p, v in medians.items()}}))
+        shift = repeat % len(settings)
+        for precision, batch in settings[shift:] + settings[:shift]:
+            figures[precision, batch].append(images_per_second(precision, args.steps, batch,
+                                                               dataset.train_images, dataset.train_labels))
+    name = lambda setting: f"{setting[0]} @ batch {setting[1]}"
+    medians = {setting: statistics.median(values) for setting, values in figures.items()}
+    baseline = medians[settings[0]]
+    print(json.dumps({"hardware": hardware_line(), "steps": args.steps,
+                      "images_per_second": {name(s): [round(v) for v in values] for s, values in figures.items()},
+                      "median": {name(s): round(v) for s, v in medians.items()},
+                      "ratio_to_first": {name(s): round(v / baseline, 3) for s, v in medians.items()}}))
     return 0
 
 

@@ -1,15 +1,14 @@
-"""Background training jobs and the process-wide job manager.
+"""Background training jobs, and a manager that runs them in order.
 
 A ``TrainingJob`` runs Keras ``fit`` in a thread with one callback that publishes
 ``ProgressRecord``s, checks the loss is finite and honours ``stop()`` between steps. Readers poll
 ``records_since(n)`` from any thread. ``JobManager`` runs at most ``max_running`` jobs at once
-(``$CNN_MAX_JOBS``, default 1) and queues the rest in order; a job belongs to the process, not to
-whoever submitted it.
+and queues the rest in order. The CLI and the benchmarks use them in-process; the web server starts
+worker processes instead (``cnn_core.launcher``), each of which runs one job.
 """
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 import traceback
@@ -309,15 +308,3 @@ class JobManager:
                 return
         job.stop()
 
-
-_manager: JobManager | None = None
-_manager_lock = threading.Lock()
-
-
-def get_manager() -> JobManager:
-    """The process-wide job manager (``$CNN_MAX_JOBS`` jobs at once, default 1)."""
-    global _manager
-    with _manager_lock:
-        if _manager is None:
-            _manager = JobManager(max_running=int(os.environ.get("CNN_MAX_JOBS", "1")))
-        return _manager

@@ -150,15 +150,15 @@ class Launcher:
             self.store.delete(run_id)
 
     # What the pages read.
-    def queue(self) -> list[RunInfo]:
-        """The waiting runs, first in line first."""
-        runs, _ = self.store.list_runs()
+    def queue(self, runs: list[RunInfo] | None = None) -> list[RunInfo]:
+        """The waiting runs (of ``runs``, or of the folder now), first in line first."""
+        runs = self.store.list_runs()[0] if runs is None else runs
         waiting = [run for run in runs if run.status == "queued" and run.run_id not in self._workers]
         return sorted(waiting, key=lambda run: run.status_info.get("queued_at") or 0.0)
 
-    def running(self) -> list[RunInfo]:
-        """Runs training now, by this server's workers or any other live worker on the same folder."""
-        runs, _ = self.store.list_runs()
+    def running(self, runs: list[RunInfo] | None = None) -> list[RunInfo]:
+        """Runs training now (of ``runs``, or of the folder now), by our workers or any other live worker."""
+        runs = self.store.list_runs()[0] if runs is None else runs
         return [run for run in runs if run.status == "running" or run.run_id in self._workers]
 
     def ahead_of(self, run_id: str) -> int:
@@ -174,8 +174,9 @@ class Launcher:
             self._vouch_for_children()
             self._end_hung_workers()
             self._enforce_stops()
-            busy = len(self._workers) + sum(1 for run in self.running() if run.run_id not in self._workers)
-            for run in self.queue()[:max(0, self.max_running - busy)]:
+            runs, _ = self.store.list_runs()  # Once per tick, after the steps above changed statuses.
+            busy = len(self._workers) + sum(1 for run in self.running(runs) if run.run_id not in self._workers)
+            for run in self.queue(runs)[:max(0, self.max_running - busy)]:
                 self._start(run.run_id)
 
     def _start(self, run_id: str) -> None:

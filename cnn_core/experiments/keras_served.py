@@ -2,7 +2,8 @@
 
 The web server serves models through LiteRT (``cnn_core.serving``); the worker and the command line
 have TensorFlow anyway. ``KerasServed`` gives a Keras model the same interface, computed from its
-weights with plain ``tf.nn`` ops so that conv filters can be switched off:
+weights by the exported "classify" function (``cnn_core.export``), so that conv filters can be
+switched off:
 
     served = KerasServed(load_model_file("models/seed-mnist.keras"))
     served.probabilities(images, masks={1: mask32, 2: mask64})   # (n, 10)
@@ -25,34 +26,22 @@ class KerasServed:
     """The served-model interface (probabilities, embeddings, predict, weights) over a Keras model."""
 
     def __init__(self, model, class_names: tuple[str, ...] = DATASETS["mnist"], dataset: str = "mnist"):
-        import tensorflow as tf
+        from cnn_core.export import serving_functions
 
         self.class_names, self.dataset = class_names, dataset
         names = [layer.name for layer in model.layers if layer.get_weights()]
         self.weights = {}
         for name in names:
             kernel, bias = model.get_layer(name).get_weights()
-            self.weights[f"{name}/kernel"], self.weights[f"{name}/bias"] = kernel, bias
+            self.weights[f"{name}/kernel"] = np.asarray(kernel, np.float32)
+            self.weights[f"{name}/bias"] = np.asarray(bias, np.float32)
         self.blocks = sum(1 for name in names if name.startswith("conv"))
         self.architecture = "cnn" if self.blocks else "mlp"
         self.kernels = [self.weights[f"conv{block}/kernel"] for block in range(1, self.blocks + 1)]
         self.channels = [kernel.shape[-1] for kernel in self.kernels]  # filters per block, as ServedModel
-        constant = {name: tf.constant(value) for name, value in self.weights.items()}
         pool = model.get_layer("pool1").pool_size[0] if self.blocks else 1
-        mask_specs = [tf.TensorSpec((count,), tf.float32) for count in self.channels]
-
-        @tf.function(input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32), *mask_specs])
-        def forward(images, *masks):
-            features = images
-            for block in range(1, self.blocks + 1):
-                linear = tf.nn.conv2d(features, constant[f"conv{block}/kernel"], 1, "SAME") + constant[f"conv{block}/bias"]
-                active = tf.nn.relu(linear) * masks[block - 1]  # a 0 in the mask switches a filter off
-                features = tf.nn.max_pool(active, pool, pool, "VALID")
-            flat = tf.reshape(features, [tf.shape(features)[0], -1])
-            hidden = tf.nn.relu(tf.matmul(flat, constant["hidden/kernel"]) + constant["hidden/bias"])
-            return tf.matmul(hidden, constant["logits/kernel"]) + constant["logits/bias"], hidden
-
-        self._forward = forward
+        # The exported "classify" signature's own forward pass (a 0 in a mask switches a filter off).
+        _, self._classify = serving_functions(self.weights, pool)
 
     def _run(self, images, masks) -> tuple[np.ndarray, np.ndarray]:
         batch, _ = as_batch(images)
@@ -60,9 +49,9 @@ class KerasServed:
         mask_arrays = [np.asarray(masks.get(block, np.ones(count)), np.float32) for block, count in enumerate(self.channels, start=1)]
         logits, hidden = [], []
         for start in range(0, max(len(batch), 1), BATCH):
-            result = self._forward(batch[start:start + BATCH, ..., None], *mask_arrays)
-            logits.append(result[0].numpy())
-            hidden.append(result[1].numpy())
+            outputs = self._classify(batch[start:start + BATCH, ..., None], *mask_arrays)
+            logits.append(outputs["logits"].numpy())
+            hidden.append(outputs["hidden"].numpy())
         return np.concatenate(logits), np.concatenate(hidden)
 
     def probabilities(self, images, masks: dict[int, np.ndarray] | None = None) -> np.ndarray:
