@@ -6,6 +6,7 @@ Tests that need data, and every browser test (the pages load it), skip with the 
 data cannot be had, instead of failing on a "could not be loaded" box.
 """
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,16 @@ def real_data_available(name: str = "mnist") -> bool:
 
 MISSING_DATA = data_missing_reason()
 needs_data = pytest.mark.skipif(MISSING_DATA is not None, reason=f"needs the data; {MISSING_DATA}")
+
+
+def poll(condition, timeout: float, interval: float = 0.2):
+    """The first true value ``condition()`` returns within ``timeout`` seconds, or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value or None
+        time.sleep(interval)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.browser_support import log_in_as_presenter, open_page, page_errors, page_warnings, screenshot, wait_idle
-from tests.conftest import needs_data
+from tests.conftest import needs_data, poll
 
 pytestmark = [pytest.mark.browser, needs_data]
 # A tiny network on 600 images: thousands of steps a minute on two cores, so the chart moves fast.
@@ -28,12 +28,9 @@ def fill_form(page, values: dict) -> None:
 
 
 def wait_for(condition, timeout: float, message: str, page=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
+    value = poll(condition, timeout)
+    if value:
+        return value
     if page is not None:
         screenshot(page, "train-failed")
     raise AssertionError(message)

@@ -19,7 +19,7 @@ from cnn_core.launcher import Launcher, LaunchRefused
 from cnn_core.model import ModelConfig
 from cnn_core.runs import RunError
 from cnn_core.training import TrainConfig
-from tests.conftest import ROOT, needs_data
+from tests.conftest import ROOT, needs_data, poll
 
 TIMEOUT = 180.0  # seconds, for anything that waits on a worker; never asserted as a duration
 TINY = TrainConfig(iterations=40, train_images=500, batch_size=50, eval_every=20, eval_images=200)
@@ -50,12 +50,9 @@ def config(train: TrainConfig = TINY) -> dict:
 
 def wait_for(condition, what: str, folder=None, timeout: float = TIMEOUT):
     """Poll ``condition`` until it returns something true; on timeout fail with the worker's log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
+    value = poll(condition, timeout)
+    if value:
+        return value
     log = folder / "worker.log" if folder is not None else None
     tail = log.read_text(errors="replace")[-3000:] if log is not None and log.is_file() else "(no worker log)"
     pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}; worker log:\n{tail}")
