@@ -1,6 +1,6 @@
 """The Train page's form as plain data: labels, human names for choices, values -> configs or messages.
 
-    values = form_defaults("fast")              # {"iterations": 1200, "conv_channels": "32, 64", ...}
+    values = form_defaults("fast")              # {"iterations": 2000, "conv_channels": "32, 64", ...}
     model, train, errors = parse_form(values)   # errors: {"iterations": "Iterations must be ..."}
 
 The configs validate themselves (``ValueError`` naming the field in code words); this module
@@ -30,7 +30,7 @@ LABELS = {
 }
 # What the menus show for each config value; the values themselves stay the config's strings.
 CHOICES = {
-    "preset": {"seed": "Seed: the tutorial's settings", "fast": "Fast: 25x the rate, warm-up then cosine"},
+    "preset": {"seed": "Seed: the tutorial's settings", "fast": "Fast: 40x the rate, warm-up then cosine"},
     "dataset": {"mnist": "MNIST (digits)", "fashion-mnist": "Fashion-MNIST (clothes)"},
     "optimizer": {"adam": "Adam", "sgd": "SGD with momentum", "rmsprop": "RMSprop"},
     "schedule": {"constant": "Constant", "warmup_cosine": "Warm-up then cosine"},

@@ -34,7 +34,7 @@ def test_run_table_summarises_each_run():
 
 
 def test_training_summary_uses_human_names():
-    assert training_summary({"train": PRESETS["fast"].to_dict()}) == "Adam 2.5e-3 warm-up+cosine, 2,400 steps x 50"
+    assert training_summary({"train": PRESETS["fast"].to_dict()}) == "Adam 4e-3 warm-up+cosine, 2,000 steps x 50"
     assert training_summary({"train": PRESETS["seed"].to_dict()}) == "Adam 1e-4 constant, 2,500 steps x 50"
     assert training_summary({"train": {"iterations": -1}}) == "unreadable training config"
 
