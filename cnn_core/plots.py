@@ -101,6 +101,9 @@ def accuracy_figure(history, eval_images: int | None = None, final_accuracy: flo
 def overlay_figure(histories: dict[str, list], labels: dict[str, str] | None = None) -> go.Figure:
     """Several runs on one chart: test loss solid with markers, train loss dotted, one colour per run.
 
+    The loss axis is logarithmic: runs start near 2.3 and end between 0.02 and 0.1, and a linear
+    axis flattens exactly the late differences a comparison is about.
+
     ``histories`` is keyed by run id; ``labels`` (run id -> name, see ``run_table.run_label``) names
     each run in the legend the way a person remembers it.
     """
@@ -114,8 +117,9 @@ def overlay_figure(histories: dict[str, list], labels: dict[str, str] | None = N
         steps, values = series(thin(rows), "train_loss")
         traces.append(go.Scatter(x=steps, y=values, mode="lines", name=f"{label}, train", legendgroup=run_id,
                                  line=dict(color=color, dash="dot", width=1), opacity=0.6))
-    layout = base_layout("iteration", "loss", height=420)
-    layout["yaxis"]["rangemode"] = "tozero"
+    layout = base_layout("iteration", "loss (log scale)", height=420)
+    ticks = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]  # Plotly's own read "5" for 0.5
+    layout["yaxis"].update(type="log", tickvals=ticks, ticktext=[f"{tick:g}" for tick in ticks])
     return go.Figure(traces, layout=layout)
 
 

@@ -85,7 +85,8 @@ def compare_view(choices, dataset) -> None:
     histories = {choice.key: history(choice) for choice in (first, second)}
     histories = {key: rows for key, rows in histories.items() if rows}
     if histories:
-        st.markdown("Loss while training (test loss solid, train loss dotted):")
+        st.markdown("Loss while training (test loss solid, train loss dotted). The scale is logarithmic, "
+                    "so the late gap shows: compare where the two test losses end.")
         st.plotly_chart(overlay_figure(histories, {first.key: first.label, second.key: second.label}),
                         key="lessons_loss", config=PLOT_CONFIG)
     if len(histories) < 2:

@@ -45,6 +45,7 @@ def test_overlay_has_a_test_and_a_train_line_per_run_named_as_people_remember_it
         "seed CNN · MNIST · 97.1% · 15:44, test", "seed CNN · MNIST · 97.1% · 15:44, train",
         "fast MLP 420 · MNIST · 97.9% · 16:02, test", "fast MLP 420 · MNIST · 97.9% · 16:02, train"]
     assert figure.data[0].line.color == figure.data[1].line.color != figure.data[2].line.color
+    assert figure.layout.yaxis.type == "log"  # late differences between runs stay visible
     # Two runs with the same name still get a line each (the figure is keyed by run id).
     same = overlay_figure({"run-a": history(), "run-b": history()}, {"run-a": "x", "run-b": "x"})
     assert len(same.data) == 4 and same.data[0].legendgroup != same.data[2].legendgroup
