@@ -15,9 +15,13 @@ does not answer a stop request.
 Limits, each with a message that says what to do: one waiting run per visitor, ``max_waiting`` in
 all, ``max_runs`` saved runs on disk. Only the visitor who launched a run (its owner token) or a
 presenter may stop or delete it.
+
+Two servers may share one runs folder: each decides what to start, and starts it, holding an
+exclusive lock on ``.launcher.lock`` in the folder, so a queued run gets one worker, never two.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,6 +30,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no cross-process lock; run one server per runs folder there.
+    fcntl = None
 
 from cnn_core.model import ModelConfig
 from cnn_core.runs import ACTIVE, RunError, RunInfo, RunStore
@@ -73,6 +82,22 @@ def death_reason(returncode: int) -> str:
     return f"the worker exited with code {returncode} before finishing"
 
 
+@contextlib.contextmanager
+def folder_lock(root: Path):
+    """Held by one process at a time (an flock on ``root/.launcher.lock``; the kernel drops it if
+    the holder dies), so that two servers on one runs folder take turns to start workers."""
+    if fcntl is None:
+        yield
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".launcher.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Launcher:
     """Runs queued run folders in worker processes, at most ``max_running`` at once."""
 
@@ -102,20 +127,21 @@ class Launcher:
     def submit(self, model_config: ModelConfig, train_config: TrainConfig, owner: str | None = None) -> str:
         """Queue a run (a folder with status "queued") and start it if a slot is free."""
         with self._lock:
-            runs, _ = self.store.list_runs()
-            queued = [run for run in runs if run.status == "queued"]
-            if owner and any(self.store.is_owner(run.run_id, owner) for run in queued):
-                raise LaunchRefused("You already have a run waiting in the queue; it starts when the one "
-                                    "ahead of it ends. Stop it first to launch a different one.")
-            if len(queued) >= self.max_waiting:
-                raise LaunchRefused(f"The queue is full ({len(queued)} runs waiting). Try again when one has "
-                                    "started, or watch the runs already training.")
-            if len(runs) >= self.max_runs:
-                raise LaunchRefused(f"This server keeps at most {self.max_runs} saved runs and has "
-                                    f"{len(runs)}. Delete runs you no longer need, then launch again.")
-            config = {"model": model_config.to_dict(), "train": train_config.to_dict()}
-            run_id = self.store.create(config, owner=owner)
-            self.tick()
+            with folder_lock(self.store.root):  # The limits hold with two servers on one folder too.
+                runs, _ = self.store.list_runs()
+                queued = [run for run in runs if run.status == "queued"]
+                if owner and any(self.store.is_owner(run.run_id, owner) for run in queued):
+                    raise LaunchRefused("You already have a run waiting in the queue; it starts when the one "
+                                        "ahead of it ends. Stop it first to launch a different one.")
+                if len(queued) >= self.max_waiting:
+                    raise LaunchRefused(f"The queue is full ({len(queued)} runs waiting). Try again when one "
+                                        "has started, or watch the runs already training.")
+                if len(runs) >= self.max_runs:
+                    raise LaunchRefused(f"This server keeps at most {self.max_runs} saved runs and has "
+                                        f"{len(runs)}. Delete runs you no longer need, then launch again.")
+                config = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+                run_id = self.store.create(config, owner=owner)
+            self.tick()  # Takes the folder lock itself (an flock is not re-entrant across opens).
             return run_id
 
     def may_manage(self, run_id: str, owner: str | None, presenter: bool = False) -> bool:
@@ -174,10 +200,13 @@ class Launcher:
             self._vouch_for_children()
             self._end_hung_workers()
             self._enforce_stops()
-            runs, _ = self.store.list_runs()  # Once per tick, after the steps above changed statuses.
-            busy = len(self._workers) + sum(1 for run in self.running(runs) if run.run_id not in self._workers)
-            for run in self.queue(runs)[:max(0, self.max_running - busy)]:
-                self._start(run.run_id)
+            # Another server on this folder decides under the same lock, and a started run reads
+            # "running" before the lock is released, so it is never started twice.
+            with folder_lock(self.store.root):
+                runs, _ = self.store.list_runs()  # Once per tick, after the steps above changed statuses.
+                busy = len(self._workers) + sum(1 for run in self.running(runs) if run.run_id not in self._workers)
+                for run in self.queue(runs)[:max(0, self.max_running - busy)]:
+                    self._start(run.run_id)
 
     def _start(self, run_id: str) -> None:
         command = [sys.executable, "-m", "cnn_core.worker", run_id, "--runs-dir", str(self.store.root.resolve()),

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -67,7 +68,8 @@ def status_file(store, run_id: str) -> dict:
 
 
 def folders(store) -> list[str]:
-    return sorted(path.name for path in store.root.iterdir()) if store.root.is_dir() else []
+    """The run folders (the launcher's lock file is not one)."""
+    return sorted(path.name for path in store.root.iterdir() if path.is_dir()) if store.root.is_dir() else []
 
 
 def occupy_the_slot(store) -> str:
@@ -76,6 +78,27 @@ def occupy_the_slot(store) -> str:
     store.write_status(run_id, "running", pid=os.getpid())
     store.beat(run_id, step=1)
     return run_id
+
+
+def test_two_servers_on_one_runs_folder_start_a_queued_run_once(run_store, monkeypatch):
+    run_id = run_store.create(config(), run_id="queued-one")
+    started = []
+
+    def slow_start(launcher, started_id):  # Popen and the status write take time: room for a race.
+        time.sleep(0.3)
+        started.append(started_id)
+        launcher.store.write_status(started_id, "running", pid=os.getpid())
+        launcher.store.beat(started_id, step=1)
+
+    monkeypatch.setattr(Launcher, "_start", slow_start)
+    servers = [Launcher(run_store, monitor=False) for _ in range(2)]
+    threads = [threading.Thread(target=server.tick) for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert started == [run_id]
+    assert folders(run_store) == [run_id]
 
 
 @needs_data

@@ -26,7 +26,8 @@ def fill(app, **values) -> None:
 
 
 def folders(runs_dir) -> list[str]:
-    return sorted(path.name for path in runs_dir.iterdir())
+    """The run folders (the launcher's lock file is not one)."""
+    return sorted(path.name for path in runs_dir.iterdir() if path.is_dir())
 
 
 def wait_for(predicate, timeout: float = 240, every: float = 0.5) -> bool:
