@@ -118,7 +118,7 @@ def overlay_figure(histories: dict[str, list], labels: dict[str, str] | None = N
         traces.append(go.Scatter(x=steps, y=values, mode="lines", name=f"{label}, train", legendgroup=run_id,
                                  line=dict(color=color, dash="dot", width=1), opacity=0.6))
     layout = base_layout("iteration", "loss (log scale)", height=420)
-    ticks = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]  # Plotly's own read "5" for 0.5
+    ticks = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]  # Plotly's own log ticks label 0.5 as "5"
     layout["yaxis"].update(type="log", tickvals=ticks, ticktext=[f"{tick:g}" for tick in ticks])
     return go.Figure(traces, layout=layout)
 
