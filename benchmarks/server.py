@@ -9,7 +9,8 @@ Starts ``streamlit run app.py`` on a free port with an empty runs folder, then m
 2. the server's memory after one visitor has used every page (Home, Train, Filters with feature
    maps, Predict: a drawing, a sampled digit, an upload), no run training;
 3. a seed-preset run launched from the Train page, while five visitors use the pages: the peak of
-   server plus worker memory, sampled five times a second;
+   server plus worker memory, sampled five times a second until the worker exits (training, then
+   the run's analysis);
 4. pen-up to answer on screen, on the Predict page, over ``--strokes`` strokes while that run trains
    (includes the canvas component's own 200 ms send delay);
 5. Stop: seconds until the worker acknowledges a stop request, and until it has saved;
@@ -53,10 +54,12 @@ def memory_mb(pid: int) -> float:
 
 
 class PeakMemory:
-    """The peak of the summed resident memory of the server and whatever worker is running."""
+    """The peak of the summed resident memory of the server and every worker seen so far that still
+    lives: a worker goes on after its run reads "completed", with the run's analysis."""
 
     def __init__(self, server_pid: int, store: RunStore):
         self.server_pid, self.store, self.peak = server_pid, store, 0.0
+        self.seen: set[int] = set()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -70,9 +73,15 @@ class PeakMemory:
 
     def _sample(self) -> None:
         while not self._done.wait(0.2):
-            total = memory_mb(self.server_pid) + sum(memory_mb(pid) for pid in self._workers()
-                                                     if pid != self.server_pid)
+            self.seen |= {pid for pid in self._workers() if pid != self.server_pid}
+            total = memory_mb(self.server_pid) + sum(memory_mb(pid) for pid in self.seen)
             self.peak = max(self.peak, total)
+
+    def wait_for_workers(self, timeout: float = 300) -> None:
+        """Until every worker seen has exited (its analysis done)."""
+        deadline = time.time() + timeout
+        while any(memory_mb(pid) for pid in self.seen) and time.time() < deadline:
+            time.sleep(0.5)
 
     def stop(self) -> float:
         self._done.set()
@@ -225,6 +234,7 @@ def measure(args) -> dict:
                 time.sleep(0.5)
             latencies = pen_latencies(browser, url, args.strokes)
             seed_metrics = wait_finished(store, seed_run)
+            peak.wait_for_workers()  # The run's analysis, in the same worker, after "completed".
             figures["peak_server_plus_worker_mb"] = round(peak.stop(), 1)
             figures["pen_up_to_answer_while_training_s"] = {
                 "strokes": len(latencies), "median": round(statistics.median(latencies), 3),

@@ -197,8 +197,12 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
-def score(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> tuple[float, float, np.ndarray]:
-    """Mean cross-entropy, accuracy and predicted classes of ``model`` on uint8 images."""
+def score(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 250) -> tuple[float, float, np.ndarray]:
+    """Mean cross-entropy, accuracy and predicted classes of ``model`` on uint8 images.
+
+    250 at a time: at 1,000 the eager forward pass's activations (conv1's alone are 100 MB) made
+    the final scoring a peak of a worker's memory (see ``benchmarks/worker_memory.py``), and it was
+    no faster."""
     losses, predictions = [], []
     for start in range(0, len(images), batch_size):
         logits = model(as_model_input(images[start:start + batch_size]), training=False).numpy().astype(np.float64)

@@ -36,7 +36,7 @@ SIGNALS = ("embedding_similarity", "pixel_distance", "solid_fraction", "activati
 PIXEL_NEIGHBOURS = 5       # nearest training digits averaged in pixel_distance
 TARGET_FLAG_RATE = 0.015   # share of the calibration digits flagged; the bar is at most 2%
 NOVELTY_FILE = "novelty.json"
-CHUNK = 1000               # queries per pixel-distance block: 1000 x 10000 floats = 40 MB
+CHUNK = 250                # queries per similarity or pixel-distance block: 250 x 10000 floats = 10 MB
 CANVAS = 280               # drawings are made at the Predict canvas's size, then preprocessed
 # Letters that are not drawn like any digit: O is a 0, l and I are 1s, S a 5, Z a 2, B an 8,
 # g and q are 9s, b a 6, and so on; a model that reads those as digits is right to.
@@ -80,7 +80,10 @@ def pixel_distances(reference: NoveltyReference, images: np.ndarray) -> np.ndarr
     result = []
     for start in range(0, len(flat), CHUNK):
         block = flat[start:start + CHUNK]
-        squared = (block ** 2).sum(axis=1)[:, None] - 2 * block @ reference.pixels.T + squared_reference
+        squared = block @ reference.pixels.T  # |a - b|^2 = |a|^2 - 2 a.b + |b|^2, in place
+        squared *= -2
+        squared += squared_reference
+        squared += (block ** 2).sum(axis=1)[:, None]
         nearest = np.partition(squared, PIXEL_NEIGHBOURS - 1, axis=1)[:, :PIXEL_NEIGHBOURS]
         result.append(np.sqrt(np.maximum(nearest, 0)).mean(axis=1))
     return np.concatenate(result) if result else np.zeros(0)
@@ -97,7 +100,12 @@ def solid_fractions(images: np.ndarray) -> np.ndarray:
 def signals(embeddings: np.ndarray, images: np.ndarray, reference: NoveltyReference) -> np.ndarray:
     """(n, 4) the SIGNALS for images and their penultimate embeddings, in SIGNALS order."""
     embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
-    nearest_similarity = np.atleast_2d(similarities(reference.index, embeddings)).max(axis=1)
+    # In blocks: all 10,000 test digits against the 10,000 indexed ones at once is a 400 MB matrix,
+    # which made the calibration a worker's memory peak (benchmarks/worker_memory.py: 1,298 MB
+    # before the blocks here and in pixel_distances and 250-image scoring, 1,003 MB after).
+    nearest_similarity = np.concatenate([
+        np.atleast_2d(similarities(reference.index, embeddings[start:start + CHUNK])).max(axis=1)
+        for start in range(0, len(embeddings), CHUNK)]) if len(embeddings) else np.zeros(0, np.float32)
     norm = np.log(np.linalg.norm(embeddings, axis=1) + 1e-3)
     return np.stack([nearest_similarity, pixel_distances(reference, images), solid_fractions(images), norm], axis=1)
 
