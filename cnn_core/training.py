@@ -201,8 +201,7 @@ def score(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 250) 
     """Mean cross-entropy, accuracy and predicted classes of ``model`` on uint8 images.
 
     250 at a time: at 1,000 the eager forward pass's activations (conv1's alone are 100 MB) made
-    the final scoring a peak of a worker's memory (see ``benchmarks/worker_memory.py``), and it was
-    no faster."""
+    the final scoring a peak of a worker's memory (see ``benchmarks/worker_memory.py``)."""
     losses, predictions = [], []
     for start in range(0, len(images), batch_size):
         logits = model(as_model_input(images[start:start + batch_size]), training=False).numpy().astype(np.float64)
