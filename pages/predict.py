@@ -93,13 +93,9 @@ def show_seen(image28: np.ndarray, key: str, title: str = "**What the model sees
     st.plotly_chart(digit_figure(image28), key=key, config=PLOT_CONFIG, width="content")
 
 
-CONTEXT: dict = {}  # this run's chosen model, for the "looks like a digit" check: {"choice", "served"}
-
-
-def novelty_note(image28: np.ndarray) -> None:
+def novelty_note(choice, served: Predictor, image28: np.ndarray) -> None:
     """Beside the answer: whether the drawing looks like the digits the model learned from at all."""
-    choice, served = CONTEXT.get("choice"), CONTEXT.get("served")
-    if choice is None or choice.dataset != "mnist":
+    if choice.dataset != "mnist":
         return  # The check is calibrated on digits against letters, scribbles and blobs.
     try:
         verdict = digit_verdict(choice, served, image28, load_dataset("mnist", allow_download=False))
@@ -134,7 +130,7 @@ def show_answer(prediction: Prediction, key: str, true_label: int | None = None)
 
 
 @st.fragment
-def draw_section(predictor: Predictor, noun: str = "digit") -> None:
+def draw_section(choice, predictor: Predictor, noun: str = "digit") -> None:
     """The canvas and its answer. A fragment: a pen stroke reruns this, not the whole page."""
     left, middle, right = panels()
     with left:
@@ -165,7 +161,7 @@ def draw_section(predictor: Predictor, noun: str = "digit") -> None:
                    "The Filters page can show this drawing's feature maps.")
     with right:
         show_answer(prediction, key="predict_draw_bars")
-        novelty_note(image28)
+        novelty_note(choice, predictor, image28)
 
 
 def pick_sample(dataset_name: str, labels: np.ndarray, wanted: int) -> None:
@@ -204,7 +200,7 @@ def sample_section(predictor: Predictor, dataset_name: str) -> None:
                     true_label=int(dataset.test_labels[index]))
 
 
-def upload_section(predictor: Predictor, noun: str = "digit") -> None:
+def upload_section(choice, predictor: Predictor, noun: str = "digit") -> None:
     """An uploaded image, preprocessed like a drawing; a bad file gets a clear message.
 
     Any file is accepted here (no ``type=`` filter): the browser would refuse an SVG with only a red
@@ -233,7 +229,7 @@ def upload_section(predictor: Predictor, noun: str = "digit") -> None:
         show_seen(image28, key="predict_upload_seen")
     with right:
         show_answer(predictor.predict(image28), key="predict_upload_bars")
-        novelty_note(image28)
+        novelty_note(choice, predictor, image28)
 
 
 def main() -> None:
@@ -241,7 +237,6 @@ def main() -> None:
     st.caption("Draw, sample an image from the test set or upload one, and see what the network "
                "answers, after the same MNIST-style preprocessing the command line uses.")
     choice, predictor = pick_model("Model", widget_key="predict_model")
-    CONTEXT.update(choice=choice, served=predictor)
     noun = item_noun(choice.dataset)
     if choice.dataset != "mnist":
         st.caption(f"This model was trained on {choice.dataset}: it answers with its classes "
@@ -251,11 +246,11 @@ def main() -> None:
     opened = labels[1] if st.session_state.pop("predict_open_tab", None) == "sample" else None
     draw, sample, upload = st.tabs(labels, default=opened)
     with draw:
-        draw_section(predictor, noun)
+        draw_section(choice, predictor, noun)
     with sample:
         sample_section(predictor, choice.dataset)
     with upload:
-        upload_section(predictor, noun)
+        upload_section(choice, predictor, noun)
 
 
 ensure_app_navigation()
