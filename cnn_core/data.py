@@ -37,6 +37,8 @@ DATASETS = {
 }
 # What one image of each dataset is called in a sentence ("Sample a test digit", "... item").
 ITEM_NOUNS = {"mnist": "digit", "fashion-mnist": "clothing item"}
+# Each dataset's name as people write it, for menus, tables and labels.
+DISPLAY_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 FILE_STEMS = {
@@ -48,6 +50,11 @@ FILE_STEMS = {
 def item_noun(name: str) -> str:
     """'digit' for MNIST, 'clothing item' for Fashion-MNIST: words that follow the model's dataset."""
     return ITEM_NOUNS.get(name, "image")
+
+
+def display_name(name: str) -> str:
+    """'MNIST' and 'Fashion-MNIST', as people write them (an unknown name as it is)."""
+    return DISPLAY_NAMES.get(name, name)
 
 
 def with_article(word: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_core.data import DATASETS
+from cnn_core.data import DATASETS, display_name
 from cnn_core.runs import RunError, RunStore, load_model_file
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -74,11 +74,6 @@ def default_metadata() -> dict:
     return read_metadata(DEFAULT_FOLDER)
 
 
-def dataset_name(name: str) -> str:
-    """'MNIST' and 'Fashion-MNIST', as people write them."""
-    return {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(name, name)
-
-
 def describe_network(model: dict) -> str:
     """'seed CNN' / 'CNN 32-64-64' / 'MLP 784-420-10' from a model config dict."""
     if model.get("architecture") == "mlp":
@@ -102,7 +97,7 @@ def shipped_choices() -> list[ModelChoice]:
         accuracy = meta.get("test_accuracy")
         score = f", {accuracy:.2%}" if isinstance(accuracy, (int, float)) else ""
         key = DEFAULT_KEY if folder == DEFAULT_FOLDER else folder.name
-        choices.append(ModelChoice(key, f"Shipped {describe_network(model)} ({dataset_name(dataset)}{score})", dataset, folder,
+        choices.append(ModelChoice(key, f"Shipped {describe_network(model)} ({display_name(dataset)}{score})", dataset, folder,
                                    model.get("architecture", "cnn")))
     return choices
 
@@ -113,7 +108,7 @@ def run_choice(run) -> ModelChoice:
     accuracy = run.metrics.get("test_accuracy")
     score = f" · {accuracy:.1%}" if accuracy is not None else ""
     stopped = " · stopped early" if run.status == "stopped" else ""
-    return ModelChoice(run.run_id, f"{describe_network(run.config['model'])} · {dataset_name(dataset)}{score}{stopped} · run {run.run_id}",
+    return ModelChoice(run.run_id, f"{describe_network(run.config['model'])} · {display_name(dataset)}{score}{stopped} · run {run.run_id}",
                        dataset, run.path, run.config["model"].get("architecture", "cnn"))
 
 

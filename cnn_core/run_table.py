@@ -15,6 +15,7 @@ import time
 
 import pandas as pd
 
+from cnn_core.data import display_name
 from cnn_core.model import ModelConfig
 from cnn_core.runs import RunInfo
 from cnn_core.training import PRESETS, TrainConfig
@@ -25,7 +26,6 @@ COLUMNS = ("run", "name", "status", "accuracy", "dataset", "model", "training", 
            "device", "precision", "updated")
 # How a run's number format reads in the table: what it trained in (its saved model is float32).
 PRECISION_NAMES = {"float32": "fp32", "mixed_bfloat16": "bf16 mixed", "mixed_float16": "fp16 mixed", "auto": "auto"}
-DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 SCHEDULE_NAMES = {"constant": "constant", "warmup_cosine": "warm-up+cosine"}
 OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 # Settings that do not change what a preset is: a seed-preset run on the GPU is still "seed".
@@ -83,7 +83,7 @@ def run_label(run: RunInfo) -> str:
     """How a person remembers a run: preset and network, dataset, accuracy, and the time it started."""
     model, train = read_configs(run.config)
     what = f"{preset_of(train) if train else '?'} {network_name(model) if model else '?'}"
-    dataset = DATASET_NAMES.get(train.dataset, train.dataset) if train else "?"
+    dataset = display_name(train.dataset) if train else "?"
     accuracy = run.metrics.get("test_accuracy")
     score = f"{accuracy:.1%}" if isinstance(accuracy, (int, float)) else run.status
     started = re.match(r"^\d{8}-(\d\d)(\d\d)\d\d-", run.run_id)  # ids begin with the launch time
@@ -105,7 +105,7 @@ def run_row(run: RunInfo) -> dict:
         "run": run.run_id,
         "name": run_label(run),
         "status": run.status,
-        "dataset": DATASET_NAMES.get(train.dataset, train.dataset) if train else "?",
+        "dataset": display_name(train.dataset) if train else "?",
         "model": model_summary(run.config),
         "training": training_summary(run.config),
         "accuracy": metrics.get("test_accuracy"),
