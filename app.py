@@ -17,8 +17,8 @@ PAGES = [("pages/train.py", "Train", ":material/model_training:"),
 
 def home() -> None:
     """What CNN Lab is, and what it found: datasets, devices, the shipped models, saved runs."""
-    from cnn_core.data import available
-    from cnn_core.inference import default_metadata, shipped_choices
+    from cnn_core.common.data import available
+    from cnn_core.server.catalogue import default_metadata, shipped_choices
     from pages.shared import device_report, launcher, presenter_login, run_store
 
     presenter_login()

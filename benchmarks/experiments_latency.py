@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from cnn_core import experiment_plots as plots  # noqa: E402
-from cnn_core.data import load_dataset  # noqa: E402
+from cnn_core.plots import experiments as plots  # noqa: E402
+from cnn_core.common.data import load_dataset  # noqa: E402
 from cnn_core.experiments import ablation, artifacts, neighbours, novelty, occlusion, pairing, quiz, robustness  # noqa: E402
-from cnn_core.serving import ServedModel  # noqa: E402
+from cnn_core.server.serving import ServedModel  # noqa: E402
 
 BAR = 0.5  # seconds, from the issue
 

@@ -21,18 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnn_core.devices import fast_precision, hardware_line, resolve_device  # noqa: E402
-from cnn_core.jobs import JobManager  # noqa: E402
-from cnn_core.model import ModelConfig  # noqa: E402
-from cnn_core.runs import RunStore  # noqa: E402
-from cnn_core.training import PRESETS, TrainConfig, resolve_precision  # noqa: E402
+from cnn_core.common.config import PRESETS, ModelConfig, TrainConfig  # noqa: E402
+from cnn_core.common.runs import RunStore  # noqa: E402
+from cnn_core.worker.devices import fast_precision, hardware_line, resolve_device, resolve_precision  # noqa: E402
+from cnn_core.worker.job import TrainingJob  # noqa: E402
 
 
 def timed_run(config: TrainConfig, store: RunStore) -> dict:
     """One whole job: its wall time, training seconds and full-test-set accuracy."""
     began = time.perf_counter()
-    job = JobManager(store=store).submit(ModelConfig(), config)
-    job.wait()
+    job = TrainingJob(ModelConfig(), config, store)
+    job.run()
     wall = time.perf_counter() - began
     assert job.status == "completed", job.reason
     store.delete(job.run_id)

@@ -18,10 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnn_core.data import load_dataset  # noqa: E402
-from cnn_core.devices import hardware_line  # noqa: E402
-from cnn_core.model import ModelConfig, build_model  # noqa: E402
-from cnn_core.training import TrainConfig, compile_for_training, precision_policy, training_dataset  # noqa: E402
+from cnn_core.common.config import ModelConfig, TrainConfig  # noqa: E402
+from cnn_core.common.data import load_dataset  # noqa: E402
+from cnn_core.worker.devices import hardware_line  # noqa: E402
+from cnn_core.worker.network import build_model  # noqa: E402
+from cnn_core.worker.training import compile_for_training, precision_policy, training_dataset  # noqa: E402
 
 
 def images_per_second(precision: str, steps: int, batch_size: int, images, labels) -> float:

@@ -37,9 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnn_core.model import ModelConfig  # noqa: E402
-from cnn_core.runs import RunStore  # noqa: E402
-from cnn_core.training import TrainConfig  # noqa: E402
+from cnn_core.common.config import ModelConfig, TrainConfig  # noqa: E402
+from cnn_core.common.runs import RunStore  # noqa: E402
 
 
 def memory_mb(pid: int) -> float:
@@ -95,16 +94,15 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def predict_latency(calls: int = 2000) -> dict:
-    """Single-image prediction: LiteRT (the server's path) and the Keras forward pass (before), ms."""
-    from cnn_core.data import load_dataset
-    from cnn_core.inference import DEFAULT_FOLDER, DEFAULT_MODEL, Predictor, load_model
-    from cnn_core.serving import ServedModel
+    """Single-image prediction through LiteRT (the server's path), ms."""
+    from cnn_core.common.data import load_dataset
+    from cnn_core.server.catalogue import DEFAULT_FOLDER
+    from cnn_core.server.serving import ServedModel
 
     images = load_dataset("mnist").test_images[:calls].astype(np.float32) / 255.0
     figures = {}
     served = ServedModel(DEFAULT_FOLDER)
-    keras_predictor = Predictor(load_model())
-    for name, predict in (("litert", served.predict), ("keras", keras_predictor.predict)):
+    for name, predict in (("litert", served.predict),):
         predict(images[0])
         timings = []
         for image in images:
@@ -112,7 +110,7 @@ def predict_latency(calls: int = 2000) -> dict:
             predict(image)
             timings.append((time.perf_counter() - began) * 1000)
         figures[name] = {"median_ms": round(statistics.median(timings), 3), "p95_ms": round(percentile(timings, 0.95), 3)}
-    figures["model"] = str(DEFAULT_MODEL.parent.name)
+    figures["model"] = DEFAULT_FOLDER.name
     return figures
 
 

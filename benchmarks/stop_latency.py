@@ -16,18 +16,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnn_core.devices import hardware_line  # noqa: E402
-from cnn_core.jobs import JobManager  # noqa: E402
-from cnn_core.model import ModelConfig  # noqa: E402
-from cnn_core.runs import RunStore  # noqa: E402
-from cnn_core.training import TrainConfig  # noqa: E402
+from cnn_core.common.config import ModelConfig, TrainConfig  # noqa: E402
+from cnn_core.common.runs import RunStore  # noqa: E402
+from cnn_core.worker.devices import hardware_line  # noqa: E402
+from cnn_core.worker.job import TrainingJob  # noqa: E402
 
 
 def one_stop(store: RunStore) -> float:
     """Seconds between asking a job to stop and the elapsed time of its last record."""
     config = TrainConfig(iterations=100_000, batch_size=20, learning_rate=3e-3, eval_every=10_000,
                          eval_images=200, train_images=600)
-    job = JobManager(store=store).submit(ModelConfig(conv_channels=(8, 16), hidden_units=32), config)
+    job = TrainingJob(ModelConfig(conv_channels=(8, 16), hidden_units=32), config, store).start()
     while len(job.records_since(0)) < 3:
         time.sleep(0.05)
     asked = time.perf_counter()

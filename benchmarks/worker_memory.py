@@ -23,11 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnn_core.devices import hardware_line  # noqa: E402
-from cnn_core.launcher import worker_environment  # noqa: E402
-from cnn_core.model import ModelConfig  # noqa: E402
-from cnn_core.runs import RunStore  # noqa: E402
-from cnn_core.training import TrainConfig  # noqa: E402
+from cnn_core.common.config import ModelConfig, TrainConfig  # noqa: E402
+from cnn_core.common.runs import RunStore  # noqa: E402
+from cnn_core.server.launcher import worker_environment  # noqa: E402
+from cnn_core.worker.devices import hardware_line  # noqa: E402
 
 
 def one_worker(steps: int) -> dict:

@@ -9,29 +9,26 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnn_core.confusion import cell_indices, clickable_confusion_figure, selected_cell
-from cnn_core.data import Dataset
-from cnn_core.filter_plots import tile_grid
-from cnn_core.plots import confusion_matrix
-from pages.shared import MODEL_KEY
-
-
-def key(field: str) -> str:
-    return f"train_{field}"
+from cnn_core.common.data import Dataset
+from cnn_core.plots.confusion import cell_indices, clickable_confusion_figure, confusion_matrix, selected_cell
+from cnn_core.plots.filters import tile_grid
+from pages import keys
+from pages.keys import train as key
+from pages.shared import PLOT_CONFIG
 
 
 def open_in(page: str, model_key: str, dataset: Dataset, index: int) -> None:
     """Show test digit ``index`` with ``model_key`` on the Predict or Filters page."""
-    st.session_state[MODEL_KEY] = model_key
-    if page == "predict":
-        st.session_state["predict_sample"] = (dataset.name, index)
-        st.session_state["predict_sample_class"] = -1  # any class, so the chosen digit stays
-        st.session_state["predict_open_tab"] = "sample"
-        st.switch_page("pages/predict.py")
-    st.session_state["filters_source"] = "A test digit"
-    st.session_state["filters_class"] = "any class"
-    st.session_state["filters_index"] = index
-    st.switch_page("pages/filters.py")
+    st.session_state[keys.MODEL] = model_key
+    if page == keys.PREDICT_PAGE:
+        st.session_state[keys.PREDICT_SAMPLE] = (dataset.name, index)
+        st.session_state[keys.PREDICT_SAMPLE_CLASS] = keys.ANY_CLASS  # so the chosen digit stays
+        st.session_state[keys.PREDICT_OPEN_TAB] = "sample"
+    else:
+        st.session_state[keys.FILTERS_SOURCE] = keys.TEST_DIGIT
+        st.session_state[keys.FILTERS_CLASS] = keys.ANY_CLASS
+        st.session_state[keys.FILTERS_INDEX] = index
+    st.switch_page(page)
 
 
 def picked_cell(names) -> tuple[int, int] | None:
@@ -54,7 +51,7 @@ def confusion_drilldown(run_id: str, dataset: Dataset, predictions: np.ndarray) 
     names = dataset.class_names
     event = st.plotly_chart(clickable_confusion_figure(confusion_matrix(dataset.test_labels, predictions), names),
                             key=key("confusion"), on_select="rerun", selection_mode="points",
-                            config={"displayModeBar": False})
+                            config=PLOT_CONFIG)
     selection = (event or {}).get("selection") or {}
     cell = selected_cell(selection.get("points") or [])
     if cell is None:
@@ -70,11 +67,11 @@ def confusion_drilldown(run_id: str, dataset: Dataset, predictions: np.ndarray) 
                 f"{len(indices)} test image{'s' if len(indices) > 1 else ''}" + (" (the first 50)" if len(indices) == 50 else ""))
     stack = np.moveaxis(dataset.test_images[indices].astype(np.float32) / 255.0, 0, -1)  # (28, 28, n)
     st.plotly_chart(tile_grid(stack, [f"#{i}" for i in indices], columns=10, diverging=False, per_tile=False,
-                              value_name="ink", width=560), key=key("cell_digits"), config={"displayModeBar": False})
+                              value_name="ink", width=560), key=key("cell_digits"), config=PLOT_CONFIG)
     row = st.container(horizontal=True, vertical_alignment="bottom")
     chosen = row.selectbox("Test image", [int(i) for i in indices], key=key("cell_pick"), width=160,
                            format_func=lambda i: f"#{i}")
     if row.button("Open in Predict", key=key("open_predict")):
-        open_in("predict", run_id, dataset, chosen)
+        open_in(keys.PREDICT_PAGE, run_id, dataset, chosen)
     if row.button("Open in Filters", key=key("open_filters")):
-        open_in("filters", run_id, dataset, chosen)
+        open_in(keys.FILTERS_PAGE, run_id, dataset, chosen)

@@ -3,23 +3,20 @@
 Four views, each a question: what does the model tolerate (the invariance strip), what does it
 look at (occlusion), what has it seen (nearest training digits, and whether the digit looks like
 one at all), and what happens when filters are switched off. Each is widgets, one
-``cnn_core.experiments`` call and a figure from ``cnn_core.experiment_plots``; the per-model
+``cnn_core.experiments`` call and a figure from ``cnn_core.plots.experiments``; the per-model
 files the worker writes (neighbours, novelty calibration, filter ranking) come through
-``pages.experiments_shared``.
+``pages.shared``.
 """
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from cnn_core import experiment_plots as plots
 from cnn_core.experiments import ablation, artifacts, neighbours, novelty, occlusion, robustness
-from cnn_core.predict_plots import digit_figure, probability_figure
-from pages.experiments_shared import (current_digit, digit_verdict, file_version, model_json, model_reference,
-                                      test_floats)
-from pages.shared import dataset_or_stop, ensure_app_navigation, pick_model
-
-PLOT_CONFIG = {"displayModeBar": False}
+from cnn_core.plots import experiments as plots
+from cnn_core.plots.predict import digit_figure, probability_figure
+from pages.shared import (PLOT_CONFIG, current_digit, dataset_or_stop, digit_verdict, ensure_app_navigation,
+                          file_version, model_json, model_reference, pick_model, test_floats)
 FILLS = {"Black (erase the ink)": 0.0, "Grey (the classic patch)": 0.5}
 
 
@@ -34,10 +31,6 @@ def masked_accuracy(folder: str, version: float, switched_off: tuple, _served, _
     """Accuracy with these filters off, cached: other widgets' reruns and repeated choices cost nothing."""
     masks = ablation.masks_with_off(_served.channels, dict(switched_off))
     return ablation.accuracy_with_masks(_served.probabilities, _images, _labels, masks)
-
-
-def model_version_of(folder) -> float:
-    return file_version(folder, "model.tflite")
 
 
 @st.fragment
@@ -107,9 +100,10 @@ def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
            for column, (block, count) in zip(columns, channels.items())}
     images, labels = test_floats(dataset.name, ablation.ABLATION_IMAGES, dataset)
     masks = ablation.masks_with_off(channels, off)
-    base = base_accuracy(str(folder), model_version_of(folder), served, images, labels)
+    version = file_version(folder, "model.tflite")
+    base = base_accuracy(str(folder), version, served, images, labels)
     switched_off = tuple((block, tuple(sorted(filters))) for block, filters in off.items())
-    now = masked_accuracy(str(folder), model_version_of(folder), switched_off, served, images, labels) if any(off.values()) else base
+    now = masked_accuracy(str(folder), version, switched_off, served, images, labels) if any(off.values()) else base
     left, right = st.columns(2)
     left.metric("Test accuracy", f"{now:.2%}", delta=f"{100 * (now - base):+.2f} points" if any(off.values()) else None)
     with right:

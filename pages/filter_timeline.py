@@ -1,6 +1,6 @@
 """The Filters page's replay of training: conv1's kernels and one digit's maps, step by step.
 
-The worker records them while it trains (``cnn_core.snapshots``: steps 1, 2, 4, 8... and every
+The worker records them while it trains (``cnn_core.common.snapshots``: steps 1, 2, 4, 8... and every
 test measurement) into ``filter_history.npz``; this view only reads that file. A slider scrubs
 through the snapshots and Play steps through them by itself.
 """
@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnn_core import filter_plots as plots
-from cnn_core.inference import ModelChoice
-from cnn_core.snapshots import read_filter_history
+from cnn_core.common.snapshots import read_filter_history
+from cnn_core.plots import filters as plots
+from cnn_core.server.catalogue import ModelChoice
+from pages.shared import PLOT_CONFIG, file_version
 
 FRAME = "filters_timeline_frame"     # session_state: the snapshot shown
 PLAYING = "filters_timeline_playing"  # session_state: whether Play is on
@@ -47,7 +48,7 @@ def timeline_view(choice: ModelChoice) -> None:
     """Scrub or play through the snapshots of the chosen model's conv1, when it has them."""
     st.subheader("Watch the filters form")
     path = (choice.folder / "filter_history.npz") if choice.folder else None
-    version = path.stat().st_mtime if path is not None and path.is_file() else 0.0
+    version = file_version(choice.folder, "filter_history.npz")
     history = cached_history(str(path), version) if version else None
     if history is None or len(history.get("steps", [])) < 2:
         st.info("This model carries no record of how its filters formed. Every run trained here records "
@@ -89,5 +90,5 @@ def frames(path: str, version: float, steps: np.ndarray, timed: bool) -> None:
         st.session_state[PLAY_FRAME] = frame if frame < last else -1  # Play again from the start after the end.
     kernel_figure, map_figure = frame_figures(path, version, frame)
     left, right = st.columns(2)
-    left.plotly_chart(kernel_figure, key="filters_timeline_kernels", config={"displayModeBar": False})
-    right.plotly_chart(map_figure, key="filters_timeline_maps", config={"displayModeBar": False})
+    left.plotly_chart(kernel_figure, key="filters_timeline_kernels", config=PLOT_CONFIG)
+    right.plotly_chart(map_figure, key="filters_timeline_maps", config=PLOT_CONFIG)

@@ -2,27 +2,29 @@
 
 The seed tutorial's heart in one page: filters smooth, sharpen and find edges; a CNN learns its
 kernels from data instead of having them designed; and convolution is a matrix product. Widgets
-here feed ``cnn_core.inspection``, ``cnn_core.kernels`` and ``cnn_core.filter_plots``; what is costly
-per model (the compiled extractor, the kernel figures, the match table) is cached on
-(model key, model file version).
+here feed the served model (``cnn_core.server.serving``), ``cnn_core.common.kernels`` and
+``cnn_core.plots.filters``; what is costly per model (the kernel figures, the match table) is
+cached on (model key, model file version).
 """
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from cnn_core import filter_plots as plots
-from cnn_core.data import item_noun, with_article
-from cnn_core.inspection import apply_kernels, match_table
-from cnn_core.serving import ServedModel
-from cnn_core.kernels import (HAND_MADE_KERNELS, KERNEL_NOTES, convolution_matrix, convolve2d, embed_kernel,
-                              match_kernel, matrix_convolution_check, parse_custom_kernel)
+from cnn_core.common.kernels import (HAND_MADE_KERNELS, KERNEL_NOTES, apply_kernels, convolution_matrix, convolve2d,
+                                     embed_kernel, match_kernel, match_table, matrix_convolution_check,
+                                     parse_custom_kernel)
+from cnn_core.common.vocabulary import item_noun, with_article
+from cnn_core.plots import filters as plots
+from cnn_core.server.serving import ServedModel
 from pages.filter_timeline import timeline_view
-from pages.shared import DRAWN_IMAGE, dataset_or_stop, ensure_app_navigation, model_version, pick_model
+from pages.keys import ANY_CLASS, DRAWN_IMAGE, MY_DRAWING, TEST_DIGIT
+from pages.keys import FILTERS_CLASS as CLASS
+from pages.keys import FILTERS_INDEX as INDEX
+from pages.keys import FILTERS_SOURCE as SOURCE
+from pages.shared import dataset_or_stop, ensure_app_navigation, model_version, pick_model
 
-SOURCES = ("A test digit", "My drawing from the Predict page")
 CUSTOM_TEXT, CUSTOM_SIZE, CUSTOM_START = "filters_custom_text", "filters_custom_size", "filters_custom_start"
-INDEX, CLASS = "filters_index", "filters_class"
 # Tile labels are about 60 px wide, so long kernel names are shortened there (tables keep the full name).
 SHORT_NAMES = {"gaussian blur": "gauss", "box blur": "box", "identity": "ident", "laplacian": "laplace"}
 
@@ -68,8 +70,8 @@ def reset_custom_text() -> None:
 def random_test_index() -> None:
     """Pick a random test digit, of the chosen class when one is chosen."""
     labels = dataset_or_stop(st.session_state.get("filters_dataset", "mnist")).test_labels
-    wanted = st.session_state.get(CLASS, "any class")
-    pool = np.arange(len(labels)) if wanted == "any class" else np.flatnonzero(labels == int(wanted))
+    wanted = st.session_state.get(CLASS, ANY_CLASS)
+    pool = np.arange(len(labels)) if wanted == ANY_CLASS else np.flatnonzero(labels == int(wanted))
     st.session_state[INDEX] = int(np.random.default_rng().choice(pool))
 
 
@@ -78,16 +80,16 @@ def choose_image(dataset, class_names) -> tuple[np.ndarray, str]:
     st.session_state["filters_dataset"] = dataset.name
     noun = item_noun(dataset.name)
     source_column, class_column, index_column, button_column = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    source = source_column.radio("Input image", SOURCES, key="filters_source", horizontal=True,
-                                 format_func=lambda choice: f"A test {noun}" if choice == SOURCES[0] else choice)
-    if source == SOURCES[1]:
+    source = source_column.radio("Input image", (TEST_DIGIT, MY_DRAWING), key=SOURCE, horizontal=True,
+                                 format_func=lambda choice: f"A test {noun}" if choice == TEST_DIGIT else choice)
+    if source == MY_DRAWING:
         drawn = st.session_state.get(DRAWN_IMAGE)
         if drawn is not None and np.shape(drawn) == (28, 28):  # anything else is not a preprocessed digit
             return np.asarray(drawn, np.float32), "your drawing from the Predict page"
         st.info("Nothing has been drawn on the Predict page in this session yet: draw there and come back, "
                 f"or use a test {noun} (shown below).")
-    class_column.selectbox("Class", ("any class", *[str(i) for i in range(len(class_names))]), key=CLASS,
-                           format_func=lambda c: c if c == "any class" else f"{c}: {class_names[int(c)]}",
+    class_column.selectbox("Class", (ANY_CLASS, *range(len(class_names))), key=CLASS,
+                           format_func=lambda c: "any class" if c == ANY_CLASS else f"{c}: {class_names[c]}",
                            on_change=random_test_index)
     index = index_column.number_input("Test image number", 0, len(dataset.test_images) - 1, key=INDEX)
     button_column.button(f"Random {noun}", key="filters_random", on_click=random_test_index)

@@ -11,33 +11,19 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnn_core import experiment_plots as plots
+from cnn_core.common.kernels import HAND_MADE_KERNELS
+from cnn_core.common.runs import RunError, RunStore
 from cnn_core.experiments import artifacts, compare, pairing, quiz
-from cnn_core.filter_plots import image_figure
-from cnn_core.inference import model_choices
-from cnn_core.kernels import HAND_MADE_KERNELS
-from cnn_core.plots import overlay_figure
-from cnn_core.predict_plots import digit_figure
-from cnn_core.runs import RunError, RunStore
-from cnn_core.serving import ServingError
-from pages.experiments_shared import current_digit, model_json, test_floats
-from pages.shared import cached_served, dataset_or_stop, ensure_app_navigation, model_version, run_store
+from cnn_core.plots import experiments as plots
+from cnn_core.plots.filters import image_figure
+from cnn_core.plots.predict import digit_figure
+from cnn_core.plots.runs import overlay_figure
+from cnn_core.server.catalogue import model_choices
+from pages.shared import (PLOT_CONFIG, current_digit, dataset_or_stop, ensure_app_navigation, model_json,
+                          model_version, pick_model, run_store, test_floats)
 
-PLOT_CONFIG = {"displayModeBar": False}
 FALLBACK_IMAGES = 1000  # test digits for a model without robustness.json
 QUIZ_SEED = "lessons_quiz_seed"
-
-
-def choose(label: str, choices, preferred: str, key: str):
-    """A select box over model choices, starting on ``preferred`` when it is there; returns (choice, served)."""
-    keys = [choice.key for choice in choices]
-    index = keys.index(preferred) if preferred in keys else 0
-    choice = st.selectbox(label, choices, index=index, format_func=lambda c: c.label, key=key)
-    try:
-        return choice, cached_served(choice, model_version(choice))
-    except (ServingError, ValueError, OSError) as error:
-        st.error(f"{choice.label} cannot be used: {error}")
-        st.stop()
 
 
 @st.cache_data(max_entries=8, show_spinner="Measuring shifted and rotated accuracy on 1,000 test digits...")
@@ -70,9 +56,10 @@ def compare_view(choices, dataset) -> None:
                 "buy tolerance that the MLP, with one weight per pixel, has to learn pixel by pixel.")
     left, right = st.columns(2)
     with left:
-        first, first_served = choose("Left model", choices, "default", "lessons_compare_cnn")
+        first, first_served = pick_model("Left model", "lessons_compare_cnn", choices=choices, preferred="default")
     with right:
-        second, second_served = choose("Right model", choices, compare.DEFAULT_MLP, "lessons_compare_mlp")
+        second, second_served = pick_model("Right model", "lessons_compare_mlp", choices=choices,
+                                           preferred=compare.DEFAULT_MLP)
     sides = {first.label: side_numbers(first, first_served, dataset),
              second.label: side_numbers(second, second_served, dataset)}
     st.dataframe([{"model": name, "parameters": f"{side['parameters']:,}", "test accuracy": f"{side['test_accuracy']:.2%}",
@@ -104,9 +91,9 @@ def pairing_view(choices) -> None:
         return
     left, right = st.columns(2)
     with left:
-        first, first_served = choose("Run A", cnns, "default", "lessons_pair_a")
+        first, first_served = pick_model("Run A", "lessons_pair_a", choices=cnns, preferred="default")
     with right:
-        second, second_served = choose("Run B", cnns, cnns[-1].key, "lessons_pair_b")
+        second, second_served = pick_model("Run B", "lessons_pair_b", choices=cnns, preferred=cnns[-1].key)
     if first_served.architecture != "cnn" or second_served.architecture != "cnn":
         st.info("Pick two CNNs: a fully connected net has no kernels.")
         return
@@ -162,7 +149,8 @@ def main() -> None:
     with tabs[1]:
         pairing_view(choices)
     with tabs[2]:
-        quiz_view(choose("Model for learned filters", choices, "default", "lessons_quiz_model")[1], dataset)
+        _, served = pick_model("Model for learned filters", "lessons_quiz_model", choices=choices, preferred="default")
+        quiz_view(served, dataset)
 
 
 main()

@@ -1,9 +1,9 @@
 """The Predict page: draw, sample a test image or upload one; see what the model answers.
 
-Every input goes through the same MNIST-style preprocessing as the CLI (``cnn_core.preprocess``)
-and the same LiteRT forward pass the other pages use (``cnn_core.serving``). The page shows the 28x28 image the
+Every input goes through the same MNIST-style preprocessing as the CLI (``cnn_core.common.preprocess``)
+and the same LiteRT forward pass the other pages use (``cnn_core.server.serving``). The page shows the 28x28 image the
 model actually sees beside the input, the ten class probabilities, and the answer in words. The
-last digit drawn is kept in ``st.session_state[DRAWN_IMAGE]`` for the Filters page, and its strokes
+last digit drawn is kept in ``st.session_state[keys.DRAWN_IMAGE]`` for the other pages, and its strokes
 are drawn again on the canvas when the visitor comes back. Words follow the model's dataset.
 """
 from __future__ import annotations
@@ -14,22 +14,21 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn_core.data import DataError, how_to_get, item_noun, load_dataset
-from cnn_core.inference import Prediction
-from cnn_core.serving import ServedModel as Predictor  # the LiteRT-served model: .predict(image28)
-from cnn_core.predict_plots import digit_figure, probability_figure
-from cnn_core.preprocess import READABLE, ImageError, preprocess_bytes, preprocess_rgba, preview_png
-from pages.experiments_shared import digit_verdict
-from pages.shared import DRAWN_IMAGE, ensure_app_navigation, pick_model
+from cnn_core.common.data import DataError, how_to_get, load_dataset
+from cnn_core.common.preprocess import READABLE, ImageError, preprocess_bytes, preprocess_rgba, preview_png
+from cnn_core.common.vocabulary import display_name, item_noun
+from cnn_core.plots.predict import digit_figure, probability_figure
+from cnn_core.server.serving import Prediction, ServedModel
+from pages import keys
+from pages.keys import ANY_CLASS, DRAWN_IMAGE, PREDICT_SAMPLE_CLASS
+from pages.keys import PREDICT_SAMPLE as SAMPLE
+from pages.shared import PLOT_CONFIG, digit_verdict, ensure_app_navigation, pick_model
 
 CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
 CANVAS_KEY = "predict_canvas"     # The canvas's widget key is this plus its generation number.
 GENERATION = "predict_canvas_generation"  # Bumped by "Clear": a new key mounts an empty canvas.
 DRAWN_JSON = "predict_drawn_json"  # The canvas's own record of the strokes, to redraw them on return.
 RESTORED = "predict_canvas_restored"  # The strokes a freshly mounted canvas starts with (None: empty).
-SAMPLE = "predict_sample"         # (dataset name, test-set index) of the sampled digit.
-ANY_CLASS = -1                    # The class menu's "Any class" (an int, so the menu shows no "clear").
-PLOT_CONFIG = {"displayModeBar": False}
 
 
 def canvas_key() -> str:
@@ -93,12 +92,12 @@ def show_seen(image28: np.ndarray, key: str, title: str = "**What the model sees
     st.plotly_chart(digit_figure(image28), key=key, config=PLOT_CONFIG, width="content")
 
 
-def novelty_note(choice, served: Predictor, image28: np.ndarray) -> None:
+def novelty_note(choice, served: ServedModel, image28: np.ndarray) -> None:
     """Beside the answer: whether the drawing looks like the digits the model learned from at all."""
     if choice.dataset != "mnist":
         return  # The check is calibrated on digits against letters, scribbles and blobs.
     try:
-        verdict = digit_verdict(choice, served, image28, load_dataset("mnist", allow_download=False))
+        verdict = digit_verdict(choice, served, image28, load_dataset("mnist"))
     except DataError:
         return
     if verdict is None:
@@ -130,7 +129,7 @@ def show_answer(prediction: Prediction, key: str, true_label: int | None = None)
 
 
 @st.fragment
-def draw_section(choice, predictor: Predictor, noun: str = "digit") -> None:
+def draw_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
     """The canvas and its answer. A fragment: a pen stroke reruns this, not the whole page."""
     left, middle, right = panels()
     with left:
@@ -170,11 +169,11 @@ def pick_sample(dataset_name: str, labels: np.ndarray, wanted: int) -> None:
     st.session_state[SAMPLE] = (dataset_name, int(np.random.default_rng().choice(candidates)))
 
 
-def sample_section(predictor: Predictor, dataset_name: str) -> None:
+def sample_section(predictor: ServedModel, dataset_name: str) -> None:
     """A test-set image, random or of a chosen class: its true label and the model's answer."""
     noun = item_noun(dataset_name)
     try:
-        dataset = load_dataset(dataset_name, allow_download=False)  # the web server never imports Keras
+        dataset = load_dataset(dataset_name)
     except DataError as error:
         st.error(f"The {dataset_name} test {noun}s could not be loaded: {error}. "
                  f"Drawing and uploading still work; to sample, {how_to_get(dataset_name)}.")
@@ -182,7 +181,7 @@ def sample_section(predictor: Predictor, dataset_name: str) -> None:
     classes = [ANY_CLASS, *range(len(dataset.class_names))]
     left, middle, right = panels()
     with left:
-        wanted = st.selectbox("Class", classes, key="predict_sample_class",
+        wanted = st.selectbox("Class", classes, key=PREDICT_SAMPLE_CLASS,
                               format_func=lambda c: "Any class" if c == ANY_CLASS else dataset.class_names[c])
         st.button(f"Sample a test {noun}", key="predict_sample_button", icon=":material/casino:",
                   on_click=pick_sample, args=(dataset.name, dataset.test_labels, wanted))
@@ -200,7 +199,7 @@ def sample_section(predictor: Predictor, dataset_name: str) -> None:
                     true_label=int(dataset.test_labels[index]))
 
 
-def upload_section(choice, predictor: Predictor, noun: str = "digit") -> None:
+def upload_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
     """An uploaded image, preprocessed like a drawing; a bad file gets a clear message.
 
     Any file is accepted here (no ``type=`` filter): the browser would refuse an SVG with only a red
@@ -239,11 +238,11 @@ def main() -> None:
     choice, predictor = pick_model("Model", widget_key="predict_model")
     noun = item_noun(choice.dataset)
     if choice.dataset != "mnist":
-        st.caption(f"This model was trained on {choice.dataset}: it answers with its classes "
+        st.caption(f"This model was trained on {display_name(choice.dataset)}: it answers with its classes "
                    f"({', '.join(choice.class_names)}), whatever you draw.")
     labels = ["Draw", f"Sample a test {noun}", "Upload an image"]
     # Another page (the Train page's confusion drill-down) may send a test digit to the sample tab.
-    opened = labels[1] if st.session_state.pop("predict_open_tab", None) == "sample" else None
+    opened = labels[1] if st.session_state.pop(keys.PREDICT_OPEN_TAB, None) == "sample" else None
     draw, sample, upload = st.tabs(labels, default=opened)
     with draw:
         draw_section(choice, predictor, noun)

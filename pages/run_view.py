@@ -1,6 +1,6 @@
 """The Train page's view of one run: status, progress, Stop, live charts, downloads and delete.
 
-Everything is read from the run folder the worker writes (``cnn_core.runs``), so a run launched
+Everything is read from the run folder the worker writes (``cnn_core.common.runs``), so a run launched
 from the command line into the same folder shows the same way, and a reloaded tab finds its run
 again from ``?run=<id>``. The live parts are fragments that poll the folder: progress every
 second, the charts (which cost the browser far more to draw) every few seconds.
@@ -11,18 +11,14 @@ import math
 
 import streamlit as st
 
-from cnn_core.plots import accuracy_figure, loss_figure
-from cnn_core.runs import ACTIVE, RunError, RunInfo, check_run_id
-from pages.shared import is_presenter, launcher, owner_token, run_store
+from cnn_core.common.runs import ACTIVE, RunError, RunInfo, check_run_id
+from cnn_core.plots.runs import accuracy_figure, loss_figure
+from pages.keys import train as key
+from pages.shared import PLOT_CONFIG, is_presenter, launcher, owner_token, run_store
 
 RUN_PARAM = "run"       # query-string key holding the watched run's id
 IDLE_POLL_SECONDS = 3   # how often an idle Train page looks for a run another visitor launched
 CHART_SECONDS = 3       # seconds between redraws of the live charts
-BAD_ADDRESS = "train_bad_address"
-
-
-def key(field: str) -> str:
-    return f"train_{field}"
 
 
 def may_manage(run_id: str) -> bool:
@@ -124,7 +120,7 @@ def live_charts(run_id: str, live: bool) -> None:
     info = read_run(run_id)
     final = info.metrics.get("test_accuracy") if info else None
     slice_size = info.train.get("eval_images") if info else None
-    config = {"displayModeBar": False, "staticPlot": live}
+    config = {**PLOT_CONFIG, "staticPlot": live}
     left, right = st.columns([3, 2])
     left.plotly_chart(loss_figure(history), key=key("loss_chart"), config=config)
     right.plotly_chart(accuracy_figure(history, slice_size, final), key=key("accuracy_chart"), config=config)

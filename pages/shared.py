@@ -1,9 +1,11 @@
-"""Streamlit glue shared by the pages: the launcher, served models, the visitor's identity.
+"""Streamlit glue shared by the pages: the launcher, cached models and files, the visitor's identity.
 
 Everything here is thin: the work is in ``cnn_core``. The web server never imports TensorFlow or
-Keras: training runs in worker processes (``cnn_core.launcher``), models are served through LiteRT
-(``cnn_core.serving``), and even the device list comes from a child process. Failures become a
-message on the page and ``st.stop()``, never a traceback.
+Keras: training runs in worker processes (``cnn_core.server.launcher``), models are served through
+LiteRT (``cnn_core.server.serving``), and even the device list comes from a child process. Each
+per-model file (the experiments' neighbours, calibration and rankings) is cached on its folder and
+modification time, and None when missing, so that a page can say so. Failures become a message on
+the page and ``st.stop()``, never a traceback.
 """
 from __future__ import annotations
 
@@ -11,23 +13,22 @@ import hmac
 import os
 import secrets
 import threading
+from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
-from cnn_core.data import DataError, Dataset, load_dataset, locate
-from cnn_core.device_probe import DeviceReport, probe
-from cnn_core.fetch import fetch
-from cnn_core.inference import ModelChoice, model_choices
-from cnn_core.launcher import Launcher, launcher_from_environment
-from cnn_core.runs import RunError, RunStore
-from cnn_core.serving import ServedModel, ServingError, load_served
+from cnn_core.common.data import DataError, Dataset, load_dataset, locate
+from cnn_core.common.runs import RunError, RunStore
+from cnn_core.experiments import artifacts, neighbours, novelty
+from cnn_core.server.catalogue import ModelChoice, model_choices
+from cnn_core.server.devices import DeviceReport, probe
+from cnn_core.server.fetch import fetch
+from cnn_core.server.launcher import Launcher, launcher_from_environment
+from cnn_core.server.serving import ServedModel, ServingError
+from pages import keys
 
-MODEL_KEY = "model_key"       # session_state: the model this visitor picked, shared by the pages
-OWNER = "owner_token"         # session_state: this browser session's secret, which owns its runs
-PRESENTER = "presenter"       # session_state: True once the presenter password was given
-# session_state key of the last digit drawn on the Predict page: a (28, 28) float32 array in [0, 1]
-# (after MNIST-style preprocessing), which the Filters page offers as its input image.
-DRAWN_IMAGE = "drawn_image"
+PLOT_CONFIG = {"displayModeBar": False}  # charts without Plotly's toolbar, which crowds small figures
 
 
 def ensure_app_navigation() -> None:
@@ -82,9 +83,9 @@ def device_report() -> DeviceReport | None:
 
 def owner_token() -> str:
     """This browser session's secret: the runs it launches can be stopped and deleted by it alone."""
-    if OWNER not in st.session_state:
-        st.session_state[OWNER] = secrets.token_urlsafe(24)
-    return st.session_state[OWNER]
+    if keys.OWNER not in st.session_state:
+        st.session_state[keys.OWNER] = secrets.token_urlsafe(24)
+    return st.session_state[keys.OWNER]
 
 
 def presenter_password() -> str:
@@ -99,7 +100,7 @@ def presenter_password() -> str:
 
 
 def is_presenter() -> bool:
-    return bool(st.session_state.get(PRESENTER))
+    return bool(st.session_state.get(keys.PRESENTER))
 
 
 def presenter_login() -> None:
@@ -115,7 +116,7 @@ def presenter_login() -> None:
                               help="The presenter can stop and delete every visitor's runs.")
         if typed:
             if hmac.compare_digest(typed.encode(), expected.encode()):
-                st.session_state[PRESENTER] = True
+                st.session_state[keys.PRESENTER] = True
                 st.rerun()
             st.error("That is not the presenter password.")
 
@@ -123,7 +124,7 @@ def presenter_login() -> None:
 def dataset_or_stop(name: str = "mnist") -> Dataset:
     """The dataset, or a clear message and the end of the page if it cannot be loaded."""
     try:
-        return load_dataset(name, allow_download=False)
+        return load_dataset(name)
     except DataError as error:
         if locate(name)[0] != "download":
             st.error(f"The {name} data could not be loaded: {error}")
@@ -134,7 +135,7 @@ def dataset_or_stop(name: str = "mnist") -> Dataset:
         st.error(f"The {name} data is not on this machine and could not be downloaded: {problem}. "
                  "Put the four IDX files in a folder and set CNN_DATA_DIR to it (see the README).")
         st.stop()
-    return load_dataset(name, allow_download=False)
+    return load_dataset(name)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -143,32 +144,98 @@ def fetch_dataset(name: str) -> str | None:
     return fetch(name)
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading the model...")
-def cached_served(choice: ModelChoice, version: float) -> ServedModel:
-    """A model folder behind LiteRT; ``version`` (the files' mtime) refreshes the cache."""
-    return load_served(choice)
-
-
-def model_version(choice: ModelChoice) -> float:
+def file_version(folder: Path | None, name: str) -> float:
+    """The file's modification time, 0 when missing: the cache key that refreshes after a rewrite."""
     try:
-        return (choice.folder / "model.tflite").stat().st_mtime
+        return (Path(folder) / name).stat().st_mtime
     except (OSError, TypeError):
         return 0.0
 
 
-def pick_model(label: str = "Model", widget_key: str = "model_picker") -> tuple[ModelChoice, ServedModel]:
-    """A select box of the shipped models and saved runs; returns the choice and its served model."""
-    choices = model_choices(run_store())
+def model_version(choice: ModelChoice) -> float:
+    """When the chosen model's LiteRT file was written: a cache key for everything derived from it."""
+    return file_version(choice.folder, "model.tflite")
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model...")
+def cached_served(choice: ModelChoice, version: float) -> ServedModel:
+    """A model folder behind LiteRT; ``version`` (the files' mtime) refreshes the cache."""
+    if choice.folder is None:
+        raise ServingError(f"model {choice.key} has no folder")
+    return ServedModel(choice.folder, choice.class_names)
+
+
+def pick_model(label: str = "Model", widget_key: str = "model_picker", choices: list[ModelChoice] | None = None,
+               preferred: str | None = None) -> tuple[ModelChoice, ServedModel]:
+    """A select box of models (by default every shipped model and saved run); returns the choice and its
+    served model. It starts on ``preferred``, else on the model this visitor picked last, which it
+    remembers for the other pages unless ``preferred`` is given."""
+    choices = model_choices(run_store()) if choices is None else choices
     if not choices:
         st.info("No model yet: the shipped model is missing and no run has finished. Train one on the Train page.")
         st.stop()
-    keys = [c.key for c in choices]
-    remembered = st.session_state.get(MODEL_KEY, keys[0])
-    index = keys.index(remembered) if remembered in keys else 0
-    choice = st.selectbox(label, choices, index=index, format_func=lambda c: c.label, key=widget_key)
-    st.session_state[MODEL_KEY] = choice.key
+    names = [c.key for c in choices]
+    wanted = preferred or st.session_state.get(keys.MODEL, names[0])
+    choice = st.selectbox(label, choices, index=names.index(wanted) if wanted in names else 0,
+                          format_func=lambda c: c.label, key=widget_key)
+    if preferred is None:
+        st.session_state[keys.MODEL] = choice.key
     try:
         return choice, cached_served(choice, model_version(choice))
-    except (RunError, ServingError, ValueError) as error:
-        st.error(f"This model cannot be used: {error}")
+    except (RunError, ServingError, ValueError, OSError) as error:
+        st.error(f"{choice.label} cannot be used: {error}")
         st.stop()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _json(folder: str, name: str, version: float) -> dict | None:
+    return artifacts.read_json(Path(folder), name)
+
+
+def model_json(folder: Path | None, name: str) -> dict | None:
+    """A JSON artifact of the model folder (novelty.json, ablation.json, robustness.json), or None."""
+    if folder is None:
+        return None
+    return _json(str(folder), name, file_version(folder, name))
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the training digits' embeddings...")
+def _reference(folder: str, version: float, _train_images: np.ndarray) -> novelty.NoveltyReference | None:
+    return artifacts.read_reference(Path(folder), _train_images)
+
+
+def model_reference(folder: Path | None, dataset: Dataset) -> novelty.NoveltyReference | None:
+    """The model's neighbour index with the training pixels it points at, or None without neighbours.npz."""
+    if folder is None:
+        return None
+    return _reference(str(folder), file_version(folder, neighbours.NEIGHBOURS_FILE), dataset.train_images)
+
+
+def digit_verdict(choice, served, image28: np.ndarray, dataset: Dataset) -> novelty.Verdict | None:
+    """Whether the image looks like a digit to this model, or None when the model lacks its novelty files."""
+    reference, calibration = model_reference(choice.folder, dataset), model_json(choice.folder, novelty.NOVELTY_FILE)
+    if reference is None or calibration is None:
+        return None
+    image = np.asarray(image28, np.float32)[None]
+    return novelty.judge(served.embeddings(image), image, reference, calibration)[0]
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def test_floats(name: str, count: int, _dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` test digits as floats in [0, 1], and their labels."""
+    return _dataset.test_images[:count].astype(np.float32) / 255, _dataset.test_labels[:count]
+
+
+def current_digit(dataset: Dataset, prefix: str) -> tuple[np.ndarray, int | None]:
+    """A source radio and a test-digit picker; returns the (28, 28) digit and its label when known."""
+    drawn = st.session_state.get(keys.DRAWN_IMAGE)
+    sources = (keys.TEST_DIGIT, keys.MY_DRAWING) if drawn is not None else (keys.TEST_DIGIT,)
+    source = st.radio("Digit", sources, horizontal=True, key=f"{prefix}_source")
+    if source == keys.MY_DRAWING:
+        return np.asarray(drawn, np.float32), None
+    index_key = f"{prefix}_index"
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    if row.button("Random test digit", key=f"{prefix}_random"):
+        st.session_state[index_key] = int(np.random.default_rng().integers(len(dataset.test_labels)))
+    index = row.number_input("Test digit number", 0, len(dataset.test_labels) - 1, key=index_key, width=200)
+    return dataset.test_images[index].astype(np.float32) / 255, int(dataset.test_labels[index])

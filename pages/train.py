@@ -9,33 +9,28 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core.data import DATASETS, locate
-from cnn_core.model import ModelConfig
-from cnn_core.plots import (accuracy_figure, confusion_figure, confusion_matrix, loss_figure,
-                            misclassified_figure, overlay_figure)
-from cnn_core.run_table import run_table
-from cnn_core.runs import RunError, check_run_id
-from cnn_core.train_form import LABELS, NETWORKS, choice_name, error_list, form_defaults, parse_form
-from cnn_core.training import PRECISIONS, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
-from cnn_core.launcher import LaunchRefused
+from cnn_core.common.data import locate
+from cnn_core.common.runs import RunError
+from cnn_core.common.vocabulary import choices, menu_name
+from cnn_core.plots.runs import misclassified_figure, overlay_figure
+from cnn_core.server.launcher import LaunchRefused
+from cnn_core.server.run_table import run_table
+from cnn_core.server.train_form import LABELS, error_list, form_defaults, parse_form
 from pages.confusion_view import confusion_drilldown
+from pages.keys import train as key
 from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, notice_new_run, run_actions,
                             table_key, watched_run)
-from pages.shared import (dataset_or_stop, device_report, ensure_app_navigation, launcher, owner_token,
+from pages.shared import (dataset_or_stop, device_report, ensure_app_navigation, fetch_dataset, launcher, owner_token,
                           presenter_login, run_store)
 
 RUN_COLUMNS = ("name", "status", "accuracy", "duration_s", "device", "precision")
 FIELD_WIDTH = 190  # pixels per form field: room for "Warm-up then cosine" and a number's +/- buttons
 
 
-def key(field: str) -> str:
-    return f"train_{field}"
-
-
-def choose(field: str, options, width: int = FIELD_WIDTH) -> None:
+def choose(field: str, options=None, width: int = FIELD_WIDTH) -> None:
     """A menu for one config field that shows human names; its value stays the config's string."""
-    st.selectbox(LABELS[field], options, key=key(field), width=width,
-                 format_func=lambda value: choice_name(field, value))
+    st.selectbox(LABELS[field], options or choices(field), key=key(field), width=width,
+                 format_func=lambda value: menu_name(field, value))
 
 
 def apply_preset() -> None:
@@ -50,21 +45,22 @@ def config_form() -> None:
     Fields sit in rows that wrap (a fixed width each), so every label, menu and +/- button stays
     whole from a 1024-px projector to a wide monitor; problems show together in one box below.
     """
-    st.selectbox("Preset", list(PRESETS), key=key("preset"), on_change=apply_preset, width=FIELD_WIDTH + 120,
-                 format_func=lambda name: choice_name("preset", name),
-                 help="Seed: the tutorial's settings. Fast: the seed's batches at 40x its learning rate, "
-                      "warmed up then cosine-decayed over 2,000 steps: over 99% in about four fifths "
-                      "of the seed's time.")
+    st.selectbox("Preset", choices("preset"), key=key("preset"), on_change=apply_preset, width=FIELD_WIDTH + 120,
+                 format_func=lambda name: menu_name("preset", name),
+                 help="Seed: the tutorial's settings. Fast: the seed's network and batches at 40x its "
+                      "learning rate, warmed up then cosine-decayed over fewer steps, to pass 99% "
+                      "sooner (benchmarks/RESULTS.md has the measured times).")
     for field, value in form_defaults(st.session_state[key("preset")]).items():
         st.session_state.setdefault(key(field), value)
     with st.form("train_form", border=True):
         st.markdown("**Data and network**")
         with st.container(horizontal=True, gap="small"):
-            choose("dataset", list(DATASETS), width=FIELD_WIDTH + 20)
+            choose("dataset", width=FIELD_WIDTH + 20)
             st.number_input(LABELS["train_images"], step=1000, key=key("train_images"), width=FIELD_WIDTH,
                             help="0 uses all 60,000; fewer makes a quick run.")
             st.number_input(LABELS["seed"], step=1, key=key("seed"), width=FIELD_WIDTH)
-            st.radio(LABELS["network"], list(NETWORKS), format_func=NETWORKS.get, key=key("network"),
+            st.radio(LABELS["network"], choices("network"), format_func=lambda value: menu_name("network", value),
+                     key=key("network"),
                      help="The fully connected net is sized to the CNN below, to compare them at equal size.")
         st.markdown("**CNN**")
         with st.container(horizontal=True, gap="small"):
@@ -78,14 +74,14 @@ def config_form() -> None:
             for field in ("iterations", "batch_size"):
                 st.number_input(LABELS[field], step=1, key=key(field), width=FIELD_WIDTH)
             st.text_input(LABELS["learning_rate"], key=key("learning_rate"), width=FIELD_WIDTH)
-            choose("optimizer", OPTIMIZERS)
-            choose("schedule", SCHEDULES)
+            choose("optimizer")
+            choose("schedule")
             st.number_input(LABELS["warmup_fraction"], step=0.05, format="%.2f", key=key("warmup_fraction"),
                             width=FIELD_WIDTH, help="Share of the iterations spent warming up (warm-up schedule only).")
             for field in ("eval_every", "eval_images"):
                 st.number_input(LABELS[field], step=1, key=key(field), width=FIELD_WIDTH)
-            choose("device", ("auto", "cpu", "gpu"))
-            choose("precision", PRECISIONS)
+            choose("device")
+            choose("precision")
             report = device_report()
             gpus = list(report.gpus) if report else []
             if len(gpus) > 1:
@@ -116,8 +112,6 @@ def config_form() -> None:
 
 def data_ready(name: str, slot) -> bool:
     """Whether the run's data is on this machine (downloading it first if it can be); else says why in ``slot``."""
-    from pages.shared import fetch_dataset
-
     if locate(name)[0] != "download":
         return True
     with st.spinner(f"{name} is not on this machine yet: downloading it..."):
@@ -150,7 +144,7 @@ def devices_panel() -> None:
         chosen = report.resolve(st.session_state.get(key("device"), "auto"))
     except ValueError as error:
         chosen = f"none ({error})"
-    auto = choice_name("precision", report.auto_precision)
+    auto = menu_name("precision", report.auto_precision)
     st.caption(f"{report.summary} TensorFlow sees: {devices}. The next run will use **{chosen}**; "
                f"precision Auto means **{auto}** on this hardware.")
 

@@ -1,13 +1,12 @@
 """Start the real app (`streamlit run app.py`) on a free port and drive it with headless Chromium.
 
-Fixtures (imported by tests/conftest.py): ``app_url`` (a server for the whole test session, with
-its runs in a temporary folder) and ``browser`` (Debian's /usr/bin/chromium through Playwright;
-nothing downloads a browser). Helpers: ``open_page``, ``wait_idle``, ``page_errors``.
+The fixtures are in conftest.py: ``app_url`` (a server for the whole test session, with its runs in
+a temporary folder) and ``browser`` (Debian's /usr/bin/chromium through Playwright; nothing
+downloads a browser). Helpers here: ``open_page``, ``wait_idle``, ``page_errors``, ``screenshot``.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
+from tests.support import poll
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -40,17 +39,21 @@ def start_app(runs_dir: Path, log_path: Path, extra_env: dict | None = None) -> 
     log = open(log_path, "w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
-    while time.time() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"streamlit exited early; see {log_path}")
         try:
-            if urllib.request.urlopen(url + "_stcore/health", timeout=1).read() == b"ok":
-                return process, url
+            return urllib.request.urlopen(url + "_stcore/health", timeout=1).read() == b"ok"
         except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"streamlit did not become healthy in 90 s; see {log_path}")
+            return False
+
+    try:
+        poll(healthy, 90, f"streamlit to answer (see {log_path})", interval=0.3)
+    except AssertionError:
+        process.kill()
+        raise
+    return process, url
 
 
 def stop_app(process: subprocess.Popen) -> None:
@@ -69,44 +72,12 @@ def browser_available() -> bool:
     return Path(CHROMIUM).exists()
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """(url, runs_dir, process) of one app server shared by the browser tests."""
-    if not browser_available():
-        if os.environ.get("CI"):
-            pytest.fail("CI needs /usr/bin/chromium and playwright for the browser tests")
-        pytest.skip("no /usr/bin/chromium or playwright here")
-    folder = tmp_path_factory.mktemp("app")
-    process, url = start_app(folder / "runs", folder / "server.log", {"CNN_PRESENTER_PASSWORD": PRESENTER_PASSWORD})
-    yield url, folder / "runs", process
-    stop_app(process)
-
-
-@pytest.fixture(scope="session")
-def app_url(app_server) -> str:
-    return app_server[0]
-
-
-@pytest.fixture(scope="session")
-def browser(app_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def wait_idle(page, timeout: float = 60) -> None:
     """Wait until Streamlit has finished running the page's script."""
     page.wait_for_selector("[data-testid=stAppViewContainer]", timeout=timeout * 1000)
-    deadline = time.time() + timeout
     time.sleep(0.3)
-    while time.time() < deadline:
-        if page.locator("[data-testid=stApp][data-test-script-state=notRunning]").count():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the page's script did not finish")
+    poll(lambda: page.locator("[data-testid=stApp][data-test-script-state=notRunning]").count(), timeout,
+         "the page's script to finish")
 
 
 def open_page(browser, url: str, path: str = "", viewport=(1400, 1000)):

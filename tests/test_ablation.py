@@ -1,9 +1,11 @@
-"""Switching filters off: checked against zeroing the filter's weights in Keras, and chance when all are off."""
+"""Switching filters off: checked against zeroing the filter's weights in Keras, and chance when all are off.
+
+The shipped model is served through LiteRT, as the server serves it."""
 import numpy as np
 import pytest
 
 from cnn_core.experiments import ablation
-from tests.experiments_support import SHIPPED, as_floats, mnist, shipped  # noqa: F401 (fixtures)
+from tests.support import as_floats
 
 
 def test_masks_with_off_sets_only_the_listed_filters():
@@ -22,11 +24,11 @@ def test_every_conv1_filter_off_leaves_chance(shipped, mnist):
     assert value == pytest.approx(np.mean(labels == predicted[0])) and 0.05 < value < 0.15
 
 
-def test_a_mask_equals_zeroing_that_filter_in_keras(shipped, mnist):
-    from cnn_core.runs import load_model_file
+def test_a_mask_equals_zeroing_that_filter_in_keras(shipped, shipped_folder, mnist):
+    from cnn_core.worker.saving import load_model_file
 
     images = as_floats(mnist.test_images[:200])
-    model = load_model_file(SHIPPED)
+    model = load_model_file(shipped_folder.folder / "model.keras")
     kernel, bias = model.get_layer("conv2").get_weights()
     kernel[..., 5], bias[5] = 0.0, 0.0  # ReLU(0) = 0: the same as masking its output
     model.get_layer("conv2").set_weights([kernel, bias])

@@ -1,71 +1,26 @@
-"""The whole app headless (AppTest): the home view, the TensorFlow-free server, hostile run folders and addresses."""
+"""The whole app headless (AppTest): the home view, hostile run folders and addresses.
+
+(That the server never imports TensorFlow is held by tests/test_architecture.py.)"""
 import json
-import os
-import subprocess
-import sys
-import time
 
 import pytest
 
-from tests.app_support import all_text, app_on, runs_dir  # noqa: F401  (fixture)
-from tests.conftest import ROOT, needs_data
+from tests.conftest import needs_data
+from tests.support import app_on, completed_run, poll, select_model, texts
 
 pytestmark = needs_data
 
 
-def wait_for_devices(timeout: float = 180) -> None:
-    """The device list comes from a child process in the background; wait until it has answered."""
+def test_home_shows_data_devices_and_models(runs_dir):
     from pages.shared import device_report
 
-    deadline = time.time() + timeout
-    while device_report() is None and time.time() < deadline:
-        time.sleep(0.2)
-
-
-def test_home_shows_data_devices_and_models(runs_dir):
-    wait_for_devices()
+    # The device list comes from a child process in the background; wait until it has answered.
+    poll(lambda: device_report() is not None, 180, "the device probe to answer")
     app = app_on()
     assert not app.exception
-    text = all_text(app)
+    text = texts(app)
     assert "mnist" in text and "fashion-mnist" in text and ("GPU" in text or "CPU" in text)
     assert "Shipped seed CNN: **99." in text and "**0** saved run(s)" in text
-
-
-SERVER_WITHOUT_TENSORFLOW = r"""
-import json, sys
-from streamlit.testing.v1 import AppTest
-from cnn_core.data import load_dataset
-import numpy as np
-
-def app_on(page):
-    app = AppTest.from_file("app.py", default_timeout=120)
-    if page:
-        app.switch_page(page)
-    return app.run()
-
-failures = []
-for page in (None, "pages/train.py", "pages/filters.py", "pages/predict.py"):
-    app = app_on(page)
-    failures += [f"{page}: {e.value}" for e in app.exception]
-app = app_on("pages/predict.py")
-app.button(key="predict_sample_button").click().run()   # a prediction, served
-failures += [e.value for e in app.exception]
-app = app_on("pages/filters.py")
-app.number_input(key="filters_index").set_value(3).run()  # feature maps, served
-failures += [e.value for e in app.exception]
-loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "keras"))
-print(json.dumps({"failures": failures, "loaded": loaded[:10]}))
-"""
-
-
-def test_every_page_renders_without_importing_tensorflow_or_keras(tmp_path):
-    """In a fresh interpreter (other tests here import TensorFlow): every page, a prediction, feature maps."""
-    env = {**os.environ, "CNN_RUNS_DIR": str(tmp_path / "runs")}
-    done = subprocess.run([sys.executable, "-c", SERVER_WITHOUT_TENSORFLOW], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["failures"] == []
-    assert result["loaded"] == [], f"the web server imported {result['loaded']}"
 
 
 def test_the_patched_streamlit_flag_still_exists():
@@ -78,8 +33,7 @@ def test_the_patched_streamlit_flag_still_exists():
 
 def write_run(runs_dir, name: str, config=None, status=None, metrics=None):
     """A run folder written by hand, as a hostile or broken worker might leave it."""
-    from cnn_core.model import ModelConfig
-    from cnn_core.training import TrainConfig
+    from cnn_core.common.config import ModelConfig, TrainConfig
 
     folder = runs_dir / name
     folder.mkdir()
@@ -102,7 +56,7 @@ def test_malformed_and_hostile_run_folders_are_listed_as_skipped_and_break_no_pa
     (runs_dir / "20260101-000000-link00").symlink_to(outside, target_is_directory=True)
     (runs_dir / "stray-file.txt").write_text("hello")
     app = app_on()
-    text = all_text(app)
+    text = texts(app)
     assert not app.exception
     for name in ("train0", "pid000", "acc000", "json00", "link00", "stray-file"):
         assert f"Skipped: 20260101-000000-{name}" in text or f"Skipped: {name}" in text, name
@@ -111,19 +65,13 @@ def test_malformed_and_hostile_run_folders_are_listed_as_skipped_and_break_no_pa
         assert not app_on(page).exception, page
 
 
-def test_a_run_whose_serving_files_are_garbage_gets_a_message(runs_dir):
-    from cnn_core.runs import RunStore
-    from cnn_core.model import ModelConfig, build_model
-    from tests.app_support import completed_run
+def test_a_run_whose_serving_files_are_garbage_gets_a_message(runs_dir, tiny_models):
+    from cnn_core.common.runs import RunStore
 
-    store = RunStore(runs_dir)
-    run_id = completed_run(store, build_model(ModelConfig(conv_channels=(4, 8), hidden_units=8)),
-                           ModelConfig(conv_channels=(4, 8), hidden_units=8), accuracy=0.5)
+    run_id = completed_run(RunStore(runs_dir), tiny_models.cnn, accuracy=0.5)
     (runs_dir / run_id / "model.tflite").write_bytes(b"this is no flatbuffer" * 100)
     app = app_on("pages/predict.py")
-    picker = app.selectbox(key="predict_model")
-    picker.select_index(next(i for i, label in enumerate(picker.options) if run_id in label)).run()
-    assert not app.exception
+    select_model(app, "predict_model", run_id)
     assert any("cannot be used" in e.value for e in app.error)
 
 

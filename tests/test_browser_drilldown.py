@@ -1,12 +1,11 @@
 """Two views in Chromium: the Filters page's training replay plays by itself, and a cell of the Train
 page's confusion matrix lists its test digits and opens one in Predict."""
-import json
 import re
 import time
 
 import pytest
 
-from cnn_core.inference import DEFAULT_FOLDER
+from cnn_core.server.catalogue import DEFAULT_FOLDER
 from tests.browser_support import open_page, page_errors, screenshot, wait_idle
 from tests.conftest import needs_data
 
@@ -44,14 +43,13 @@ def test_play_steps_through_the_shipped_models_training(browser, app_url):
 def test_a_click_on_a_confusion_cell_lists_its_digits_and_opens_one_in_predict(browser, app_url, app_server):
     import numpy as np
 
-    from cnn_core.data import load_dataset
-    from cnn_core.runs import RunStore, load_model_file
-    from tests.app_support import completed_run
+    from cnn_core.common.data import load_dataset
+    from cnn_core.common.runs import RunStore
+    from tests.support import completed_run, shipped_model_folder
 
-    store = RunStore(app_server[1])
-    run_id = completed_run(store, load_model_file(DEFAULT_FOLDER / "model.keras"), accuracy=0.5)
     labels = load_dataset("mnist").test_labels
-    store.write_predictions(run_id, np.where(labels == 4, 9, labels))  # every 4 read as 9
+    run_id = completed_run(RunStore(app_server[1]), shipped_model_folder(), accuracy=0.5,
+                           predictions=np.where(labels == 4, 9, labels))  # every 4 read as 9
     page = open_page(browser, app_url, f"train?run={run_id}", viewport=(1400, 2400))
     chart = page.locator(".st-key-train_confusion .js-plotly-plot").first
     chart.wait_for(timeout=60_000)

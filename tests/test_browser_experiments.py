@@ -1,18 +1,15 @@
 """The Experiments and Lessons pages in Chromium: every view draws, nothing errors, screenshots saved.
 
-Skipped until app.py registers pages/experiments.py and pages/lessons.py. Screenshots land in
-artifacts/screenshots/experiments-*.png and lessons-*.png for a person to look at.
+Screenshots land in artifacts/screenshots/experiments-*.png and lessons-*.png for a person to look at.
 """
 import re
 
 import pytest
 
 from tests.browser_support import open_page, page_errors, screenshot, wait_idle
-from tests.conftest import ROOT
+from tests.conftest import needs_data
 
-APP = (ROOT / "app.py").read_text()
-pytestmark = pytest.mark.skipif("pages/experiments.py" not in APP or "pages/lessons.py" not in APP,
-                                reason="app.py does not register the Experiments and Lessons pages yet")
+pytestmark = [pytest.mark.browser, needs_data]
 EXPERIMENT_TABS = {"What it tolerates": "first variant whose answer changes",
                    "What it looks at": "A small patch slides over the digit",
                    "What it has seen": "This looks like a digit",

@@ -24,16 +24,15 @@ TABLE_OVERFLOW = """() => [...document.querySelectorAll('[data-testid=stDataFram
 
 
 @pytest.fixture(scope="module")
-def saved_runs(app_server, tmp_path_factory):
+def saved_runs(app_server, tmp_path_factory, tiny_models):
     """Two runs in the server's folder, made elsewhere and moved in whole (no launcher sees them queued)."""
-    from cnn_core.model import ModelConfig, build_model
-    from cnn_core.runs import RunStore
-    from tests.app_support import completed_run
+    from cnn_core.common.runs import RunStore
+    from tests.support import completed_run
 
     staging = RunStore(tmp_path_factory.mktemp("staging"))
-    config = ModelConfig(conv_channels=(4,), hidden_units=8)
+    config = tiny_models.cnn.config
     # Ids that sort above the other browser tests' runs, so theirs stay at the bottom of the table.
-    done = completed_run(staging, build_model(config), config, "20991231-235959-layout1", accuracy=0.9672)
+    done = completed_run(staging, tiny_models.cnn, "20991231-235959-layout1", accuracy=0.9672)
     failed = staging.create({"model": config.to_dict(), "train": {"iterations": 30}}, "20991231-235959-layout0")
     staging.write_status(failed, "failed", reason="mnist: not found locally and the download failed")
     app_server[1].mkdir(parents=True, exist_ok=True)

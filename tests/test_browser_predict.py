@@ -10,13 +10,13 @@ import re
 
 import pytest
 
-from cnn_core.inference import DEFAULT_MODEL
+from cnn_core.server.catalogue import DEFAULT_FOLDER
 from tests.browser_support import open_page, page_errors, screenshot, wait_idle
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not DEFAULT_MODEL.is_file(),
-                       reason=f"{DEFAULT_MODEL} is missing: drawing tests need the shipped, well-trained model"),
+    pytest.mark.skipif(not (DEFAULT_FOLDER / "model.tflite").is_file(),
+                       reason=f"{DEFAULT_FOLDER} is missing: drawing tests need the shipped, well-trained model"),
 ]
 
 # Strokes in canvas fractions (0..1 across, 0..1 down), drawn the way a person writes the digit.

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from tests.browser_support import log_in_as_presenter, open_page, page_errors, page_warnings, screenshot, wait_idle
-from tests.conftest import needs_data, poll
+from tests.conftest import needs_data
+from tests.support import poll
 
 pytestmark = [pytest.mark.browser, needs_data]
 # A tiny network on 600 images: thousands of steps a minute on two cores, so the chart moves fast.
@@ -28,12 +29,11 @@ def fill_form(page, values: dict) -> None:
 
 
 def wait_for(condition, timeout: float, message: str, page=None):
-    value = poll(condition, timeout)
-    if value:
-        return value
-    if page is not None:
-        screenshot(page, "train-failed")
-    raise AssertionError(message)
+    """poll(), with a screenshot of ``page`` when it gives up."""
+    def shoot() -> str:
+        return f"screenshot: {screenshot(page, 'train-failed')}" if page is not None else ""
+
+    return poll(condition, timeout, message, details=shoot)
 
 
 def test_a_live_run_gains_points_and_stop_stops_it(browser, app_url, app_server):
@@ -83,16 +83,14 @@ def test_a_live_run_gains_points_and_stop_stops_it(browser, app_url, app_server)
         tab.context.close()
 
 
-def test_saved_runs_overlay_download_and_deleting_the_bottom_row(browser, app_url, app_server, tmp_path):
+def test_saved_runs_overlay_download_and_deleting_the_bottom_row(browser, app_url, app_server, tiny_models,
+                                                                    tmp_path):
     """Three saved runs; the bottom one (the oldest) is overlaid, downloaded and deleted by the presenter."""
-    from cnn_core.model import ModelConfig, build_model
-    from cnn_core.runs import RunStore
-    from tests.app_support import completed_run
+    from cnn_core.common.runs import RunStore
+    from tests.support import completed_run
 
     store = RunStore(app_server[1])
-    config = ModelConfig(conv_channels=(4,), hidden_units=8)
-    ids = [completed_run(store, build_model(config), config, f"2099123{day}-235959-keep{day}0", accuracy=0.5)
-           for day in (1, 0)]
+    ids = [completed_run(store, tiny_models.cnn, f"2099123{day}-235959-keep{day}0", accuracy=0.5) for day in (1, 0)]
     bottom = store.list_runs()[0][-1].run_id  # Newest first: the oldest run, another test's perhaps, is at the bottom.
     for run_id in ids:
         store.append_history(run_id, {"step": 1, "train_loss": 2.3, "test_loss": 2.3})

@@ -15,15 +15,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_core.inference import DEFAULT_MODEL
+from cnn_core.server.catalogue import DEFAULT_FOLDER
 from tests.browser_support import ROOT, open_page, page_errors, screenshot, start_app, stop_app, wait_idle
 from tests.conftest import needs_data
 from tests.test_browser_predict import answer, draw_digit
 from tests.test_browser_train import fill_form, wait_for
 
 pytestmark = [pytest.mark.browser, needs_data,
-              pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="needs the shipped model")]
+              pytest.mark.skipif(not (DEFAULT_FOLDER / "model.tflite").is_file(), reason="needs the shipped model")]
 SECOND_RUN = "20260101-000000-second"
+SECOND_NAME = "1 Jan 00:00"  # how the menus name it (catalogue.run_name ends with its launch time)
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -35,11 +36,11 @@ def memory_mb(pid: int) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, browser):
     """A fresh server whose runs folder already holds one finished run (a second model to pick)."""
-    from cnn_core.runs import RunStore, load_model_file
-    from tests.app_support import completed_run
+    from cnn_core.common.runs import RunStore
+    from tests.support import completed_run, shipped_model_folder
 
     folder = tmp_path_factory.mktemp("visitors")
-    completed_run(RunStore(folder / "runs"), load_model_file(DEFAULT_MODEL), run_id=SECOND_RUN, accuracy=0.99)
+    completed_run(RunStore(folder / "runs"), shipped_model_folder(), run_id=SECOND_RUN, accuracy=0.99)
     process, url = start_app(folder / "runs", folder / "server.log")
     yield url, process, folder / "runs"
     stop_app(process)
@@ -132,7 +133,7 @@ def test_five_visitors_at_once(browser, server):
     # Reading hand strokes well is test_browser_predict's to check; here, that the drawer got an answer.
     assert answer(drawer).startswith("The model says ")
     assert drawer.get_by_text("Draw a digit in the black square").count() == 0
-    times["sampler: pick the other model"] = timed(sampler, lambda: pick(sampler, "Model", SECOND_RUN))
+    times["sampler: pick the other model"] = timed(sampler, lambda: pick(sampler, "Model", SECOND_NAME))
     assert sampler.get_by_text("Draw a digit in the black square").count()  # The drawing stayed with its author.
     sampler.get_by_role("tab", name="Sample a test digit").click()
     wait_idle(sampler)
@@ -151,7 +152,7 @@ def test_five_visitors_at_once(browser, server):
     wait_for(lambda: queuer.get_by_text("in the queue").count(), 30, "no visible queue", queuer)
     assert trainer.get_by_label("Iterations", exact=True).input_value() == "3000"  # Form values stay apart.
     models_shown = [select_values(drawer), select_values(sampler)]
-    assert "Shipped seed CNN" in models_shown[0] and SECOND_RUN in models_shown[1], models_shown  # Models too.
+    assert "shipped CNN" in models_shown[0] and SECOND_NAME in models_shown[1], models_shown  # Models too.
 
     current, _ = memory_mb(process.pid)
     screenshots = {name: str(screenshot(page, f"visitors-{name}")) for name, page in visitors.items()}

@@ -19,29 +19,28 @@ def test_one_side_has_every_key_the_issue_names():
     assert "-30" in side["rotation_accuracy"] and "30" in side["rotation_accuracy"]
 
 
-def test_parameter_count_agrees_with_the_model_config():
-    from cnn_core.experiments.keras_served import KerasServed
-    from cnn_core.model import ModelConfig, build_model, matched_mlp
+def test_parameter_count_agrees_with_the_model_config(tiny_models):
+    from cnn_core.server.serving import ServedModel
 
-    for config in (ModelConfig(conv_channels=(4, 6), hidden_units=8), matched_mlp(ModelConfig())):
-        assert compare.parameter_count(KerasServed(build_model(config)).weights) == config.parameter_count()
+    for tiny in (tiny_models.cnn, tiny_models.mlp):
+        assert compare.parameter_count(ServedModel(tiny.folder).weights) == tiny.config.parameter_count()
 
 
 @needs_data
-def test_compare_command_prints_both_sides_as_its_last_line(tmp_path):
-    from cnn_core.model import ModelConfig, build_model
+@pytest.mark.slow
+def test_compare_command_prints_both_sides_as_its_last_line(tmp_path, tiny_models):
+    """Model folders are served from their LiteRT files; a bare .keras file is exported first."""
+    import shutil
 
-    for name, config in (("cnn", ModelConfig(conv_channels=(4, 6), hidden_units=8)),
-                         ("mlp", ModelConfig(architecture="mlp", hidden_units=8))):
-        (tmp_path / name).mkdir()
-        build_model(config).save(tmp_path / name / "model.keras")
-    command = [sys.executable, "-m", "cnn_core", "compare", "--cnn", str(tmp_path / "cnn"),
-               "--mlp", str(tmp_path / "mlp"), "--images", "300", "--json"]
+    shutil.copyfile(tiny_models.mlp.folder / "model.keras", tmp_path / "mlp.keras")
+    command = [sys.executable, "-m", "cnn_core", "compare", "--cnn", str(tiny_models.cnn.folder),
+               "--mlp", str(tmp_path / "mlp.keras"), "--images", "300", "--json"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result) == {"cnn", "mlp"}
-    assert result["cnn"]["parameters"] == ModelConfig(conv_channels=(4, 6), hidden_units=8).parameter_count()
+    assert result["cnn"]["parameters"] == tiny_models.cnn.config.parameter_count()
+    assert result["mlp"]["parameters"] == tiny_models.mlp.config.parameter_count()
     for side in result.values():
         assert 0 <= side["test_accuracy"] <= 1 and set(side["shift_accuracy"]) == {str(k) for k in range(7)}
 

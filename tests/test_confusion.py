@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from cnn_core.confusion import cell_indices, clickable_confusion_figure, selected_cell
-from cnn_core.plots import confusion_matrix
-from tests.app_support import app_on, completed_run, runs_dir  # noqa: F401  (fixture)
+from cnn_core.plots.confusion import cell_indices, clickable_confusion_figure, confusion_matrix, selected_cell
+from tests.support import app_on, completed_run
 from tests.conftest import needs_data
 
 
@@ -33,17 +32,12 @@ def test_every_cell_has_one_clickable_marker_that_names_it():
 
 
 @needs_data
-def test_a_clicked_cell_lists_its_digits_and_opens_one_in_predict_and_in_filters(runs_dir):
-    from cnn_core.data import load_dataset
-    from cnn_core.model import ModelConfig, build_model
-    from cnn_core.runs import RunStore
+def test_a_clicked_cell_lists_its_digits_and_opens_one_in_predict_and_in_filters(runs_dir, tiny_models, mnist):
+    from cnn_core.common.runs import RunStore
 
-    config = ModelConfig(conv_channels=(4,), hidden_units=8)
-    store = RunStore(runs_dir)
-    run_id = completed_run(store, build_model(config), config, accuracy=0.1)
-    labels = load_dataset("mnist").test_labels
+    labels = mnist.test_labels
     predictions = (labels + 1) % 10  # every 4 read as 5
-    store.write_predictions(run_id, predictions)
+    run_id = completed_run(RunStore(runs_dir), tiny_models.cnn, accuracy=0.1, predictions=predictions)
     app = app_on("pages/train.py", {"run": run_id})
     assert not app.exception
     app.session_state["train_confusion"] = {"selection": {"points": [{"customdata": [4, 5]}], "point_indices": [45],

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from cnn_core.cli import main
-from cnn_core.distributed import Cluster, read_cluster
+from cnn_core.worker.distributed import Cluster, read_cluster
 from tests.conftest import ROOT, needs_data
 
 
@@ -81,10 +81,11 @@ def test_two_local_workers_train_together_and_the_chief_saves_the_run(tmp_path):
     assert chief["test_accuracy"] > 0.5  # 20 steps of 40 images: far above chance (0.1).
     assert json.loads(other_out.strip().splitlines()[-1]) == {"status": "completed", "workers": 2, "worker": 1}
     assert not (tmp_path / "runs1").exists()  # Only the chief writes a run.
-    from cnn_core.runs import RunStore
+    from cnn_core.common.runs import RunStore
+    from cnn_core.worker.saving import load_model_file
 
     store = RunStore(tmp_path / "runs0")
     info = store.read(chief["run_id"])
     assert info.status == "completed" and info.has_model and info.config["train"]["strategy"] == "multi-worker"
-    assert store.load_model(chief["run_id"]).count_params() == chief["parameters"]
+    assert load_model_file(info.path / "model.keras").count_params() == chief["parameters"]
     assert len(store.read_predictions(chief["run_id"])) == 10_000

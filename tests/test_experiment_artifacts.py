@@ -5,21 +5,19 @@ from dataclasses import replace
 import numpy as np
 
 from cnn_core.experiments import artifacts, neighbours, novelty
-from tests.experiments_support import mnist  # noqa: F401 (fixture)
 
 
-def test_write_artifacts_writes_files_the_pages_can_read(tmp_path, mnist):
-    from cnn_core.experiments.keras_served import KerasServed
-    from cnn_core.model import ModelConfig, build_model
+def test_write_artifacts_writes_files_the_pages_can_read(tmp_path, mnist, tiny_models):
+    from cnn_core.server.serving import ServedModel
 
     small = replace(mnist, train_images=mnist.train_images[:600], train_labels=mnist.train_labels[:600],
                     test_images=mnist.test_images[:400], test_labels=mnist.test_labels[:400])
-    served = KerasServed(build_model(ModelConfig(conv_channels=(4, 6), hidden_units=8)))
+    served = ServedModel(tiny_models.cnn.folder)
     summary = artifacts.write_artifacts(served, small, tmp_path)
     assert {path.name for path in tmp_path.iterdir()} == {
         neighbours.NEIGHBOURS_FILE, novelty.NOVELTY_FILE, artifacts.ABLATION_FILE, artifacts.ROBUSTNESS_FILE}
     ranking = json.loads((tmp_path / artifacts.ABLATION_FILE).read_text())
-    assert len(ranking["filters"]) == 10 and ranking["images"] == 400 and ranking == summary["ablation"]
+    assert len(ranking["filters"]) == 4 + 8 and ranking["images"] == 400 and ranking == summary["ablation"]
     assert set(artifacts.read_json(tmp_path, artifacts.ROBUSTNESS_FILE)["shift_accuracy"]) == {str(k) for k in range(7)}
     reference = artifacts.read_reference(tmp_path, small.train_images)
     assert len(reference.index.labels) == 600 and reference.pixels.shape == (600, 784)

@@ -1,7 +1,7 @@
 """The experiment figures: what each one draws, checked on small known inputs."""
 import numpy as np
 
-from cnn_core import experiment_plots as plots
+from cnn_core.plots import experiments as plots
 from cnn_core.experiments import occlusion, pairing, quiz, robustness
 
 

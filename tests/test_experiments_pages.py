@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_support import runs_dir  # noqa: F401 (fixture)
 from tests.conftest import ROOT, needs_data
-from tests.experiments_support import SHIPPED
+from tests.support import SHIPPED_FOLDER, texts
 
-pytestmark = [needs_data, pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model")]
+pytestmark = [needs_data, pytest.mark.skipif(not (SHIPPED_FOLDER / "model.tflite").is_file(), reason="no shipped model")]
 
 
 def open_page(name: str) -> AppTest:
@@ -19,11 +18,6 @@ def open_page(name: str) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(at) -> str:
-    return " ".join(str(element.value) for kind in ("markdown", "caption", "success", "warning", "info", "error")
-                    for element in at.get(kind))
 
 
 def chart_ids(at) -> str:
@@ -68,13 +62,13 @@ def test_lessons_page_compares_pairs_and_quizzes(runs_dir):
 
 def test_a_drawn_blob_is_flagged_as_not_a_digit(runs_dir):
     from cnn_core.experiments import novelty
-    from cnn_core.preprocess import to_mnist
-    from pages.shared import DRAWN_IMAGE
+    from cnn_core.common.preprocess import to_mnist
+    from pages.keys import DRAWN_IMAGE, MY_DRAWING
 
     blob = to_mnist(np.asarray(novelty.draw_blob(np.random.default_rng(5)), np.float32) / 255)
     at = AppTest.from_file(str(ROOT / "pages" / "experiments.py"), default_timeout=180)
     at.session_state[DRAWN_IMAGE] = blob
     at.run()
-    at.radio(key="experiments_source").set_value("My drawing from the Predict page").run()
+    at.radio(key="experiments_source").set_value(MY_DRAWING).run()
     assert not at.exception, at.exception
     assert "That doesn't look like a digit" in texts(at)

@@ -1,7 +1,7 @@
 """The Filters page run headless with AppTest, on tiny saved runs (a small CNN and an MLP).
 
-The runs live in a temporary CNN_RUNS_DIR, so the tests never depend on models/seed-mnist.keras
-(which may or may not exist) and never touch runs/. Run: ``python -m pytest -q tests/test_filters_page.py``.
+The runs live in a temporary CNN_RUNS_DIR, so the tests never depend on models/seed-mnist (which
+may or may not exist) and never touch runs/. Run: ``python -m pytest -q tests/test_filters_page.py``.
 """
 import base64
 import json
@@ -10,49 +10,38 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, needs_data
+from tests.support import close_launcher, completed_run, select_model, texts
 
 pytestmark = needs_data
 CNN_RUN, MLP_RUN = "filters-cnn", "filters-mlp"
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory):
+def filters_runs(tmp_path_factory, tiny_models):
     """A runs folder holding a completed tiny CNN run and a completed MLP run, with their LiteRT files."""
-    from cnn_core.model import ModelConfig, build_model
-    from cnn_core.runs import RunStore
-    from tests.app_support import completed_run
+    from cnn_core.common.runs import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("filters") / "runs")
-    for run_id, config in ((CNN_RUN, ModelConfig(conv_channels=(4, 6), hidden_units=8)),
-                           (MLP_RUN, ModelConfig(architecture="mlp", hidden_units=8))):
-        completed_run(store, build_model(config), config, run_id, accuracy=0.1)
+    for run_id, source in ((CNN_RUN, tiny_models.cnn), (MLP_RUN, tiny_models.mlp)):
+        completed_run(store, source, run_id, accuracy=0.1)
     return store.root
 
 
 @pytest.fixture
-def app(runs_dir, monkeypatch):
-    """The app on the Filters page with the tiny CNN run picked, over runs_dir."""
+def app(filters_runs, monkeypatch):
+    """The app on the Filters page with the tiny CNN run picked, over filters_runs."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("CNN_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("CNN_RUNS_DIR", str(filters_runs))
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.run()
     at.switch_page("pages/filters.py").run()
-    select(at, "filters_model", CNN_RUN)
+    select_model(at, "filters_model", CNN_RUN)
     yield at
-    from tests.app_support import close_launcher
-
     close_launcher()
     st.cache_resource.clear()
-
-
-def select(at, key: str, run_id: str) -> None:
-    """Pick the model whose key is run_id in the model select box."""
-    box = at.selectbox(key=key)
-    box.select(next(option for option in box.options if run_id in option)).run()
-    assert not at.exception, at.exception
 
 
 def chart(at, key: str) -> dict:
@@ -72,25 +61,21 @@ def figure_z(at, key: str) -> np.ndarray:
     return np.array(z, dtype=float)
 
 
-def texts(at) -> str:
-    return "\n".join(m.value for m in [*at.markdown, *at.caption, *at.info, *at.error])
-
-
 def test_cnn_page_shows_kernels_maps_matches_and_an_exact_matrix_product(app):
-    from cnn_core.inspection import match_table
-    from cnn_core.runs import RunStore
+    from cnn_core.common.kernels import match_table
+    from cnn_core.common.runs import RunStore
+    from cnn_core.server.serving import ServedModel
 
     assert not app.exception
-    assert "conv1: 4 kernels of 3x3 on 1 channel; conv2: 6 kernels of 3x3 on 4 channels" in texts(app)
-    model = RunStore().load_model(CNN_RUN)
-    expected = match_table(model.get_layer("conv1").kernel.numpy()[:, :, 0, :])
+    assert "conv1: 4 kernels of 3x3 on 1 channel; conv2: 8 kernels of 3x3 on 4 channels" in texts(app)
+    expected = match_table(ServedModel(RunStore().path(CNN_RUN)).first_layer_kernels())
     shown = app.dataframe[0].value
     assert shown["nearest"].tolist() == [row["nearest"] for row in expected]
     np.testing.assert_allclose(shown["similarity"], [row["similarity"] for row in expected])
     stages = app.radio(key="filters_stage")
     assert stages.options == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2"]
     stages.set_value("pool2").run()
-    assert "pool2: 6 maps of 7x7" in chart(app, "filters_maps")["layout"]["title"]["text"]
+    assert "pool2: 8 maps of 7x7" in chart(app, "filters_maps")["layout"]["title"]["text"]
     assert float(app.metric[0].value) < 1e-4  # matrix x image vs direct convolution
     assert app.metric[1].value == "4,428 of 614,656"  # sobel x, shown first: 6 non-zero taps, less those off the border
     app.selectbox(key="filters_matrix_kernel").select("hand-made: identity").run()
@@ -100,7 +85,7 @@ def test_cnn_page_shows_kernels_maps_matches_and_an_exact_matrix_product(app):
 
 
 def test_switching_the_test_image_redraws_it(app):
-    from cnn_core.data import load_dataset
+    from cnn_core.common.data import load_dataset
 
     app.number_input(key="filters_index").set_value(7).run()
     assert not app.exception
@@ -108,14 +93,14 @@ def test_switching_the_test_image_redraws_it(app):
     assert f"test image 7 (a {digits.test_labels[7]})" in texts(app)
     shown = figure_z(app, "filters_input")
     np.testing.assert_allclose(shown, digits.test_images[7] / 255.0, atol=1e-6)
-    app.selectbox(key="filters_class").select("3").run()  # a class picks a random digit of that class
+    app.selectbox(key="filters_class").set_value(3).run()  # a class picks a random digit of that class
     assert digits.test_labels[app.number_input(key="filters_index").value] == 3
 
 
 def test_drawn_digit_is_used_and_its_absence_is_explained(app):
-    from pages.shared import DRAWN_IMAGE
+    from pages.keys import DRAWN_IMAGE, MY_DRAWING
 
-    app.radio(key="filters_source").set_value("My drawing from the Predict page").run()
+    app.radio(key="filters_source").set_value(MY_DRAWING).run()
     assert not app.exception and "Nothing has been drawn" in texts(app)
     drawing = np.zeros((28, 28), np.float32)
     drawing[5:23, 13:15] = 1.0  # a "1"
@@ -136,6 +121,6 @@ def test_custom_kernel_updates_and_invalid_kernel_says_why(app):
 
 
 def test_mlp_model_says_it_has_no_convolutions(app):
-    select(app, "filters_model", MLP_RUN)
+    select_model(app, "filters_model", MLP_RUN)
     assert "multilayer perceptron" in texts(app)
     assert not [r for r in app.radio if r.key == "filters_stage"] and app.metric  # no feature maps, but the designed kernels and matrix still work

@@ -1,16 +1,14 @@
-"""Real short training jobs: loss falls, stop, queueing, clean failures, saved runs."""
-import time
-
+"""Real short training jobs: loss falls, stop, clean failures, saved runs."""
 import numpy as np
 import pytest
 
-from cnn_core.devices import gpu_names, resolve_device
-from cnn_core.jobs import JobManager
-from cnn_core.model import ModelConfig
-from cnn_core.training import PRESETS, TrainConfig
+from cnn_core.common.config import ModelConfig, TrainConfig
+from cnn_core.worker.devices import gpu_names, resolve_device
+from cnn_core.worker.job import TrainingJob
 from tests.conftest import needs_data
+from tests.support import poll
 
-pytestmark = needs_data
+pytestmark = [needs_data, pytest.mark.slow]
 SMALL_MODEL = ModelConfig(conv_channels=(8, 16), hidden_units=32)
 
 
@@ -20,7 +18,7 @@ def quick(**changes) -> TrainConfig:
 
 
 def test_a_short_job_learns_and_saves_its_run(run_store):
-    job = JobManager(store=run_store).submit(SMALL_MODEL, quick())
+    job = TrainingJob(SMALL_MODEL, quick(), run_store).start()
     assert job.wait(120) and job.status == "completed", job.reason
     records = job.records_since(0)
     measured = [r for r in records if r.test_loss is not None]
@@ -37,9 +35,8 @@ def test_a_short_job_learns_and_saves_its_run(run_store):
 
 def test_stop_ends_a_job_after_the_current_step(run_store):
     """How soon, in seconds, is measured by benchmarks/stop_latency.py, not here."""
-    job = JobManager(store=run_store).submit(SMALL_MODEL, quick(iterations=100_000, eval_every=10_000))
-    while len(job.records_since(0)) < 3:
-        time.sleep(0.05)
+    job = TrainingJob(SMALL_MODEL, quick(iterations=100_000, eval_every=10_000), run_store).start()
+    poll(lambda: len(job.records_since(0)) >= 3, 120, "three progress records", interval=0.05)
     job.stop()
     assert job.wait(120) and job.status == "stopped"
     last = job.records_since(0)[-1]
@@ -47,30 +44,24 @@ def test_stop_ends_a_job_after_the_current_step(run_store):
     assert run_store.read(job.run_id).status == "stopped" and run_store.read(job.run_id).has_model
 
 
-def test_one_job_at_a_time_and_the_rest_queue(run_store):
-    manager = JobManager(max_running=1, store=run_store)
-    first = manager.submit(SMALL_MODEL, quick(iterations=150))
-    second = manager.submit(SMALL_MODEL, quick(iterations=20))
-    third = manager.submit(SMALL_MODEL, quick(iterations=20))
-    assert manager.queued() == [second, third] and second.status == "queued"
-    assert run_store.read(second.run_id).status == "queued"
-    manager.stop(third.run_id)
-    assert third.status == "stopped" and third.finished
-    assert first.wait(120) and second.wait(120)
-    assert first.status == second.status == "completed" and not third.records_since(0)
-    assert second.records_since(0)[0].elapsed >= 0 and not manager.queued()
+def test_a_job_stopped_before_it_starts_trains_nothing(run_store):
+    job = TrainingJob(SMALL_MODEL, quick(), run_store)
+    job.stop()
+    job.run()
+    assert job.finished and job.status == "stopped" and not job.records_since(0)
+    assert run_store.read(job.run_id).status == "stopped"
 
 
 def test_non_finite_loss_fails_cleanly(run_store, monkeypatch):
-    import cnn_core.jobs
-    from cnn_core import training
+    from cnn_core.worker import job as job_module
+    from cnn_core.worker import training
 
     def poisoned(images, labels, config):
         # Absurdly bright input overflows the logits, as a diverging run would.
         return training.training_dataset(images, labels, config).map(lambda x, y: (x * 3e38, y))
 
-    monkeypatch.setattr(cnn_core.jobs, "training_dataset", poisoned)
-    job = JobManager(store=run_store).submit(SMALL_MODEL, quick(iterations=200))
+    monkeypatch.setattr(job_module, "training_dataset", poisoned)
+    job = TrainingJob(SMALL_MODEL, quick(iterations=200), run_store).start()
     assert job.wait(120) and job.status == "failed"
     assert "the loss became" in job.reason and "at step 1;" in job.reason and "lower learning rate" in job.reason
     assert run_store.read(job.run_id).status == "failed"
@@ -78,30 +69,13 @@ def test_non_finite_loss_fails_cleanly(run_store, monkeypatch):
 
 @pytest.mark.skipif(bool(gpu_names()), reason="TensorFlow sees a GPU here, so device='gpu' is possible")
 def test_an_impossible_device_fails_with_the_reason(run_store, monkeypatch):
-    job = JobManager(store=run_store).submit(SMALL_MODEL, quick(device="gpu"))
+    job = TrainingJob(SMALL_MODEL, quick(device="gpu"), run_store).start()
     assert job.wait(60) and job.status == "failed" and "sees no GPU" in job.reason
     assert "sees no GPU" in run_store.read(job.run_id).status_info["reason"]
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"batch_size": 0}, "batch_size must be an integer from 1 to 4096"),
-    ({"learning_rate": 5.0}, "learning_rate"), ({"learning_rate": float("nan")}, "learning_rate"),
-    ({"iterations": 10**9}, "iterations"), ({"dataset": "cifar"}, "dataset"), ({"optimizer": "lion"}, "optimizer"),
-    ({"train_images": 10, "batch_size": 50}, "at least batch_size"),
-])
-def test_absurd_hyperparameters_are_refused(changes, message):
-    with pytest.raises(ValueError, match=message):
-        TrainConfig(**changes)
-
-
-def test_presets():
-    assert PRESETS["seed"] == TrainConfig(dataset="mnist", iterations=2500, batch_size=50, learning_rate=1e-4,
-                                          optimizer="adam", eval_every=250)
-    assert PRESETS["fast"].schedule == "warmup_cosine" and PRESETS["fast"].precision == "auto"
-
-
 @pytest.mark.skipif(not gpu_names(), reason="TensorFlow sees no GPU here")
 def test_device_gpu_runs_on_the_first_gpu(run_store):
-    job = JobManager(store=run_store).submit(SMALL_MODEL, quick(device="gpu", iterations=20))
+    job = TrainingJob(SMALL_MODEL, quick(device="gpu", iterations=20), run_store).start()
     assert job.wait(120) and job.status == "completed", job.reason
     assert job.device == gpu_names()[0] == job.final_metrics["device"]

@@ -1,4 +1,4 @@
-"""Tests for cnn_core.kernels, with tf.nn.conv2d as the trusted reference.
+"""Tests for cnn_core.common.kernels, with tf.nn.conv2d as the trusted reference.
 
 Run: ``python -m pytest -q tests/test_kernels.py`` (CPU, a few seconds).
 """
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnn_core.kernels import (
+from cnn_core.common.kernels import (
     HAND_MADE_KERNELS,
     KERNEL_NOTES,
     ConvMatrixResult,
@@ -18,7 +18,8 @@ from cnn_core.kernels import (
     convolve2d,
     embed_kernel,
     match_kernel,
-    match_kernels,
+    match_table,
+    apply_kernels,
     matrix_convolution_check,
     parse_custom_kernel,
 )
@@ -165,17 +166,29 @@ def test_zero_kernel_matches_nothing_without_dividing_by_zero():
     assert (match.name, match.similarity, match.sign) == (None, 0.0, 1)
 
 
-def test_match_kernels_accepts_a_stack_and_keras_weights():
-    kernels = [HAND_MADE_KERNELS["sobel x"], -2 * HAND_MADE_KERNELS["laplacian"],
-               HAND_MADE_KERNELS["identity"]]
-    stack = np.stack(kernels, axis=-1)  # (3, 3, 3)
-    expected = [("sobel x", 1), ("laplacian", -1), ("identity", 1)]
-    assert [(match.name, match.sign) for match in match_kernels(stack)] == expected
-    assert [(match.name, match.sign) for match in match_kernels(stack[:, :, None, :])] == expected
-    with pytest.raises(ValueError, match=r"got shape \(3, 3, 2, 3\)"):
-        match_kernels(np.zeros((3, 3, 2, 3)))
+def test_match_kernel_needs_candidates():
     with pytest.raises(ValueError, match="at least one candidate"):
         match_kernel(np.ones((3, 3)), candidates={})
+
+
+def test_match_table_gives_nearest_and_runner_up_with_sign():
+    stack = np.stack([-2 * HAND_MADE_KERNELS["sobel x"], HAND_MADE_KERNELS["sharpen"]], axis=-1)
+    first, second = match_table(stack)
+    assert first["nearest"] == "\u2212sobel x" and first["similarity"] == 1.0
+    assert first["runner-up"] == "\u2212prewitt x" and 0.9 < first["runner-up similarity"] < 1
+    # Sharpen = identity - Laplacian: the negated Laplacian is an almost perfect runner-up (0.997).
+    assert second["nearest"] == "sharpen" and second["runner-up"] == "\u2212laplacian"
+    assert second["runner-up similarity"] > 0.99
+
+
+def test_apply_kernels_stacks_each_convolution():
+    image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+    stack = apply_kernels(image, HAND_MADE_KERNELS)
+    assert stack.shape == (28, 28, len(HAND_MADE_KERNELS))
+    np.testing.assert_allclose(stack[:, :, 0], image)  # identity first
+    np.testing.assert_allclose(stack[:, :, 3], convolve2d(image, HAND_MADE_KERNELS["sharpen"]))
+    with pytest.raises(ValueError, match=r"expected a 28x28 grayscale image, got shape \(32, 32, 3\)"):
+        apply_kernels(np.zeros((32, 32, 3)), HAND_MADE_KERNELS)
 
 
 def test_parse_custom_kernel_reads_text_and_rows():

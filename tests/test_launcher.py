@@ -1,4 +1,4 @@
-"""The server's training queue (cnn_core.launcher): run folders in, worker processes out.
+"""The server's training queue (cnn_core.server.launcher): run folders in, worker processes out.
 
 A worker start imports TensorFlow, which takes 10-30 s on a busy 2-core machine, so the tests that
 start one wait generously (TIMEOUT) and assert no wall-clock figure; the rest use a launcher
@@ -15,12 +15,12 @@ import time
 import numpy as np
 import pytest
 
-from cnn_core import runs
-from cnn_core.launcher import Launcher, LaunchRefused
-from cnn_core.model import ModelConfig
-from cnn_core.runs import RunError
-from cnn_core.training import TrainConfig
-from tests.conftest import ROOT, needs_data, poll
+from cnn_core.common import runs
+from cnn_core.common.config import ModelConfig, TrainConfig
+from cnn_core.common.runs import RunError
+from cnn_core.server.launcher import Launcher, LaunchRefused
+from tests.conftest import ROOT, needs_data
+from tests.support import poll
 
 TIMEOUT = 180.0  # seconds, for anything that waits on a worker; never asserted as a duration
 TINY = TrainConfig(iterations=40, train_images=500, batch_size=50, eval_every=20, eval_images=200)
@@ -51,12 +51,11 @@ def config(train: TrainConfig = TINY) -> dict:
 
 def wait_for(condition, what: str, folder=None, timeout: float = TIMEOUT):
     """Poll ``condition`` until it returns something true; on timeout fail with the worker's log."""
-    value = poll(condition, timeout)
-    if value:
-        return value
-    log = folder / "worker.log" if folder is not None else None
-    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.is_file() else "(no worker log)"
-    pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}; worker log:\n{tail}")
+    def worker_log() -> str:
+        log = folder / "worker.log" if folder is not None else None
+        return "worker log:\n" + (log.read_text(errors="replace")[-3000:] if log is not None and log.is_file() else "(none)")
+
+    return poll(condition, timeout, what, details=worker_log)
 
 
 def status_of(store, run_id: str) -> str:
@@ -102,6 +101,7 @@ def test_two_servers_on_one_runs_folder_start_a_queued_run_once(run_store, monke
 
 
 @needs_data
+@pytest.mark.slow
 def test_a_submitted_run_completes_in_a_worker(launchers, run_store):
     launcher = launchers()
     run_id = launcher.submit(ModelConfig(), TINY, owner="alice")
@@ -122,21 +122,21 @@ def test_a_submitted_run_completes_in_a_worker(launchers, run_store):
     assert len(run_store.read_predictions(run_id)) == 10_000
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # No temporaries left.
 
-    from cnn_core.serving import ServedModel
+    from cnn_core.server.serving import ServedModel
 
     assert ServedModel(folder).probabilities(np.zeros((2, 28, 28))).shape == (2, 10)
     wait_for(lambda: run_id not in launcher._workers, "the worker to exit and be reaped", folder)
     assert launcher.running() == [] and launcher.queue() == []
 
 
+@pytest.mark.slow
 def test_the_server_side_never_imports_tensorflow(run_store):
     """Submit, read the queue, stop and tick in a fresh interpreter (this one may have TensorFlow already)."""
     code = f"""
 import sys
-from cnn_core.launcher import Launcher
-from cnn_core.model import ModelConfig
-from cnn_core.runs import RunStore
-from cnn_core.training import TrainConfig
+from cnn_core.common.config import ModelConfig, TrainConfig
+from cnn_core.common.runs import RunStore
+from cnn_core.server.launcher import Launcher
 
 launcher = Launcher(RunStore({str(run_store.root)!r}), monitor=False)
 run_id = launcher.submit(ModelConfig(), TrainConfig(**{TINY.to_dict()!r}), owner="alice")
@@ -164,6 +164,7 @@ def test_while_a_worker_starts_its_status_names_the_worker_not_the_server(launch
 
 
 @needs_data
+@pytest.mark.slow
 def test_a_queued_folder_from_a_previous_server_starts_and_stops_on_request(launchers, run_store):
     """A new launcher starts a run an earlier server left queued; Stop then reaches its worker.
 
@@ -194,6 +195,7 @@ def test_a_queued_folder_from_a_previous_server_starts_and_stops_on_request(laun
 
 
 @needs_data
+@pytest.mark.slow
 def test_a_worker_killed_by_signal_9_is_marked_failed(launchers, run_store):
     launcher = launchers()
     run_id = launcher.submit(ModelConfig(), LONG, owner="alice")
@@ -318,7 +320,7 @@ def test_limits_must_make_sense(run_store):
 
 def adopt_fake_worker(launcher, store, code: str) -> str:
     """A running run whose 'worker' is ``python -c code``, adopted as if this launcher had started it."""
-    from cnn_core.launcher import Worker
+    from cnn_core.server.launcher import Worker
 
     run_id = store.create(config(), owner="alice")
     store.write_status(run_id, "running")
@@ -329,7 +331,7 @@ def adopt_fake_worker(launcher, store, code: str) -> str:
 
 
 def test_a_worker_that_ignores_stop_is_killed_after_the_grace_period(launchers, run_store, monkeypatch):
-    from cnn_core import launcher as launcher_module
+    from cnn_core.server import launcher as launcher_module
 
     monkeypatch.setattr(launcher_module, "STOP_ACK_SECONDS", 0.2)
     launcher = launchers(monitor=False)

@@ -1,8 +1,11 @@
-"""The seed CNN in both forms, its config's bounds, and the parameter-matched MLP."""
+"""The seed CNN: its Keras layers against the seed's low-level form, its one forward pass, its config's
+bounds, and the parameter-matched MLP."""
 import numpy as np
 import pytest
 
-from cnn_core.model import LowLevelCNN, ModelConfig, build_model, matched_mlp
+from cnn_core.common.config import ConfigError, ModelConfig, matched_mlp
+from cnn_core.worker.network import build_model, forward
+from tests.reference import LowLevelCNN, reference_stages
 
 
 def test_default_is_the_seed_network():
@@ -62,6 +65,37 @@ def test_invalid_configs_say_what_is_wrong(changes, message):
         ModelConfig(**changes)
 
 
+@pytest.mark.parametrize("changes,fields", [
+    ({"kernel_size": 9}, ("kernel_size",)), ({"conv_channels": (8, 8, 8, 8)}, ("conv_channels",)),
+    ({"conv_channels": (300,)}, ("conv_channels",)), ({"architecture": "rnn"}, ("network",)),
+    ({"pool_size": 4, "conv_channels": (4, 4, 4)}, ("pool_size", "conv_channels")),
+])
+def test_config_errors_name_their_fields(changes, fields):
+    """The Train form puts each message on the field the error names, never on what its text says."""
+    with pytest.raises(ConfigError) as caught:
+        ModelConfig(**changes)
+    assert caught.value.fields == fields
+
+
+@pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(conv_channels=(8, 16, 4), kernel_size=5, hidden_units=20),
+                                    matched_mlp(ModelConfig())], ids=["seed", "three-blocks", "mlp"])
+def test_the_forward_pass_shows_every_stage_and_masks_switch_filters_off(config):
+    model = build_model(config, seed=4)
+    images = np.random.default_rng(2).random((5, 28, 28), dtype=np.float32)
+    stages = {name: np.asarray(value) for name, value in forward(model, images[..., None]).items()}
+    expected = reference_stages(model, images, config.pool_size)
+    assert sorted(stages) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(stages[name], expected[name], atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(stages["logits"], model(images[..., None]).numpy(), atol=1e-6)
+    if config.architecture == "cnn":
+        masks = [np.ones(channels, np.float32) for channels in config.conv_channels]
+        masks[0][:] = 0  # every conv1 filter off: the rest of the network sees zeros
+        masked = forward(model, images[..., None], masks)
+        assert not np.asarray(masked["relu1"]).any()
+        assert np.allclose(np.asarray(masked["logits"]), np.asarray(masked["logits"])[0])
+
+
 def test_config_round_trips_through_dict():
     config = ModelConfig(conv_channels=(8, 16), kernel_size=5)
     assert ModelConfig.from_dict(config.to_dict()) == config
@@ -69,7 +103,7 @@ def test_config_round_trips_through_dict():
 
 
 def test_mixed_precision_keeps_the_seed_network_and_float32_logits():
-    from cnn_core.training import precision_policy
+    from cnn_core.worker.training import precision_policy
 
     with precision_policy("mixed_bfloat16"):
         mixed = build_model(ModelConfig())

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnn_core.experiments import neighbours
-from tests.experiments_support import as_floats, mnist, shipped  # noqa: F401 (fixtures)
+from tests.support import as_floats
 
 
 def small_index(seed=0, count=50, width=7):

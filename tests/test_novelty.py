@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnn_core.experiments import neighbours, novelty
-from tests.experiments_support import as_floats, mnist, shipped  # noqa: F401 (fixtures)
+from tests.support import as_floats
 
 
 def test_generated_drawings_are_preprocessed_like_canvas_digits_and_repeatable():

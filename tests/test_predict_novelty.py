@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_core.inference import DEFAULT_FOLDER
-from tests.app_support import app_on, runs_dir  # noqa: F401  (fixture)
+from cnn_core.server.catalogue import DEFAULT_FOLDER
 from tests.conftest import needs_data
 
 pytestmark = [needs_data, pytest.mark.skipif(not (DEFAULT_FOLDER / "novelty.json").is_file(),
@@ -22,14 +21,14 @@ def png(draw) -> bytes:
 
 
 def test_a_filled_blob_is_flagged_and_a_drawn_one_is_not(runs_dir):
-    from cnn_core.data import load_dataset
-    from cnn_core.inference import shipped_choices
-    from cnn_core.serving import load_served
-    from pages.experiments_shared import digit_verdict
+    from cnn_core.common.data import load_dataset
+    from cnn_core.common.preprocess import preprocess_bytes
+    from cnn_core.server.catalogue import shipped_choices
+    from cnn_core.server.serving import ServedModel
+    from pages.shared import digit_verdict
 
     choice = shipped_choices()[0]
-    served, dataset = load_served(choice), load_dataset("mnist")
-    from cnn_core.preprocess import preprocess_bytes
+    served, dataset = ServedModel(choice.folder), load_dataset("mnist")
 
     blob = preprocess_bytes(png(lambda d: d.ellipse((40, 40, 240, 240), fill=255)))
     one = preprocess_bytes(png(lambda d: d.line([(140, 30), (140, 250)], fill=255, width=26)))
@@ -39,8 +38,8 @@ def test_a_filled_blob_is_flagged_and_a_drawn_one_is_not(runs_dir):
 
 
 def test_the_predict_page_warns_beside_the_answer_for_a_blob_and_not_for_a_digit(monkeypatch, tmp_path):
-    from cnn_core.data import load_dataset
-    from cnn_core.runs import RunStore
+    from cnn_core.common.data import load_dataset
+    from cnn_core.common.runs import RunStore
     from tests.test_predict_page import canvas_rgba, draw, open_predict
 
     app = open_predict(monkeypatch, RunStore(tmp_path / "runs"), "default")

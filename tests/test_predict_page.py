@@ -2,8 +2,8 @@
 
 A drawing reaches the page the way the browser sends it: as the canvas component's widget state,
 ``{"drawing": {"raw": <Fabric JSON>, "data": <PNG data URL>}}``, set on the canvas's key. From
-there the page's own path runs: PNG decoding, ``cnn_core.preprocess``, the LiteRT-served model
-(``cnn_core.serving``), the figures. Runs are saved with their serving files, as a worker saves them.
+there the page's own path runs: PNG decoding, ``cnn_core.common.preprocess``, the LiteRT-served model
+(``cnn_core.server.serving``), the figures. Runs are saved with their serving files, as a worker saves them.
 """
 import base64
 import io
@@ -14,60 +14,27 @@ import pytest
 from PIL import Image
 
 from tests.conftest import needs_data
+from tests.support import completed_run, texts
 
 pytestmark = needs_data
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    from cnn_core.data import load_dataset
+def quick_run(tmp_path_factory, tiny_models):
+    """(store, run_id): a tiny CNN saved as a completed run (its answers are wrong as often as not,
+    which the page must show either way)."""
+    from cnn_core.common.runs import RunStore
 
-    return load_dataset("mnist")
-
-
-def save_run(store, model, config, dataset="mnist", accuracy=None):
-    """Save ``model`` (built from ``config``) as a completed, servable run of ``store``; return its id."""
-    from cnn_core.export import export_serving
-    from cnn_core.runs import RunStore, atomic_write_bytes
-
-    # Made in a staging folder and moved in whole: a server's launcher watching ``store`` would
-    # otherwise start a worker for the run while it still says "queued".
-    staging = RunStore(store.root.parent / "staging")
-    run_id = staging.create({"model": config.to_dict(), "train": {"dataset": dataset}})
-    staging.save_model(run_id, model)
-    export_serving(model, config, staging.path(run_id), atomic_write_bytes)
-    staging.write_metrics(run_id, {} if accuracy is None else {"test_accuracy": accuracy})
-    staging.write_status(run_id, "completed")
-    store.root.mkdir(parents=True, exist_ok=True)
-    staging.path(run_id).rename(store.path(run_id))
-    return run_id
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory, mnist):
-    """(store, run_id, model): a small CNN trained for a few seconds (about 90% on MNIST)."""
-    import keras
-
-    from cnn_core.model import ModelConfig, build_model
-    from cnn_core.runs import RunStore
-    from cnn_core.training import as_model_input
-
-    config = ModelConfig(conv_channels=(8, 16), hidden_units=32)
-    model = build_model(config)
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(as_model_input(mnist.train_images[:6000]), mnist.train_labels[:6000], batch_size=64,
-              epochs=2, verbose=0)
     store = RunStore(tmp_path_factory.mktemp("predict") / "runs")
-    return store, save_run(store, model, config, accuracy=0.9), model
+    return store, completed_run(store, tiny_models.cnn, accuracy=0.9)
 
 
 def served(store, run_id):
     """The model as the page serves it (LiteRT), to know what the page should answer."""
-    from cnn_core.inference import run_choice
-    from cnn_core.serving import load_served
+    from cnn_core.server.serving import ServedModel
 
-    return load_served(run_choice(store.read(run_id)))
+    return ServedModel(store.path(run_id))
 
 
 def open_predict(monkeypatch, store, model_key):
@@ -88,7 +55,7 @@ def open_predict(monkeypatch, store, model_key):
 
 @pytest.fixture
 def page(monkeypatch, quick_run):
-    store, run_id, _ = quick_run
+    store, run_id = quick_run
     return open_predict(monkeypatch, store, run_id)
 
 
@@ -109,10 +76,6 @@ def draw(at, rgba: np.ndarray):
     return at.run()
 
 
-def texts(at) -> str:
-    return "\n".join(m.value for m in at.markdown) + "\n".join(i.value for i in at.info)
-
-
 def test_empty_canvas_shows_a_hint_not_a_prediction(page):
     assert "Draw a digit in the black square" in page.info[0].value
     assert "predict_draw_bars" not in [c.key for c in page.get("plotly_chart")]
@@ -121,7 +84,7 @@ def test_empty_canvas_shows_a_hint_not_a_prediction(page):
 
 
 def test_a_drawing_is_preprocessed_predicted_and_kept_for_filters(page, quick_run, mnist):
-    from cnn_core.preprocess import preprocess_rgba
+    from cnn_core.common.preprocess import preprocess_rgba
 
     rgba = canvas_rgba(mnist.test_images[0])
     draw(page, rgba)
@@ -252,13 +215,11 @@ def test_an_uploaded_digit_is_answered(page, mnist):
     assert {"predict_upload_seen", "predict_upload_bars"} <= {c.key for c in page.get("plotly_chart")}
 
 
-def test_fashion_models_answer_with_class_names(monkeypatch, quick_run):
-    from cnn_core.data import DATASETS
-    from cnn_core.model import ModelConfig, build_model
+def test_fashion_models_answer_with_class_names(monkeypatch, quick_run, tiny_models):
+    from cnn_core.common.data import DATASETS
 
     store = quick_run[0]
-    config = ModelConfig(conv_channels=(4,), hidden_units=8)
-    run_id = save_run(store, build_model(config), config, "fashion-mnist")
+    run_id = completed_run(store, tiny_models.cnn, dataset="fashion-mnist")
     at = open_predict(monkeypatch, store, run_id)
     said = next(m.value for m in at.markdown if m.value.startswith("The model says"))
     assert any(f"**{name}** (class {index})" in said for index, name in enumerate(DATASETS["fashion-mnist"])), said
@@ -269,11 +230,7 @@ def test_fashion_models_answer_with_class_names(monkeypatch, quick_run):
     assert "digit" not in at.file_uploader(key="predict_upload").label
 
 
-def test_the_shipped_model_reads_a_drawn_digit(monkeypatch, quick_run, mnist):
-    from cnn_core.inference import DEFAULT_MODEL
-
-    if not DEFAULT_MODEL.is_file():
-        pytest.skip(f"{DEFAULT_MODEL} is not there yet")
+def test_the_shipped_model_reads_a_drawn_digit(monkeypatch, quick_run, mnist, shipped_folder):
     at = open_predict(monkeypatch, quick_run[0], "default")
     for index in range(5):
         draw(at, canvas_rgba(mnist.test_images[index]))
@@ -281,8 +238,8 @@ def test_the_shipped_model_reads_a_drawn_digit(monkeypatch, quick_run, mnist):
 
 
 def test_probability_bars_mark_the_answer_and_the_truth():
-    from cnn_core.data import DATASETS
-    from cnn_core.predict_plots import OTHER_COLOUR, TOP_COLOUR, TRUE_COLOUR, probability_figure
+    from cnn_core.common.data import DATASETS
+    from cnn_core.plots.predict import OTHER_COLOUR, TOP_COLOUR, TRUE_COLOUR, probability_figure
 
     probabilities = np.array([0.05, 0.7, 0.1, 0.15, 0, 0, 0, 0, 0, 0])
     bars = probability_figure(probabilities, DATASETS["mnist"], true_label=3).data[0]
@@ -296,7 +253,7 @@ def test_probability_bars_mark_the_answer_and_the_truth():
 
 
 def test_digit_figure_shows_the_28x28_pixels_top_row_first():
-    from cnn_core.predict_plots import digit_figure
+    from cnn_core.plots.predict import digit_figure
 
     image = np.zeros((28, 28), np.float32)
     image[0, 5] = 1.0

@@ -1,4 +1,4 @@
-"""Tests for cnn_core.preprocess: drawn digits become MNIST-style 28x28 images; bad images fail clearly.
+"""Tests for cnn_core.common.preprocess: drawn digits become MNIST-style 28x28 images; bad images fail clearly.
 
 Digits are synthesised with Pillow's ImageDraw, so no files or TensorFlow are needed.
 Run: ``python -m pytest -q tests/test_preprocess.py``
@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFile
 
-from cnn_core import preprocess
-from cnn_core.preprocess import (MAX_BYTES, ImageError, ink_from_rgba, load_image_bytes,
-                                 load_image_file, preprocess_bytes, preprocess_rgba, preview_png, to_mnist,
-                                 to_uint8)
+from cnn_core.common import preprocess
+from cnn_core.common.preprocess import (MAX_BYTES, ImageError, ink_from_rgba, load_image_bytes, load_image_file,
+                                        preprocess_bytes, preprocess_rgba, preview_png, to_mnist)
 
 WHITE, BLACK = 255, 0
 
@@ -166,14 +165,6 @@ def test_load_image_file_matches_bytes(tmp_path):
     path = tmp_path / "seven.png"
     path.write_bytes(data)
     np.testing.assert_array_equal(load_image_file(path), load_image_bytes(data))
-
-
-def test_to_uint8_looks_like_mnist():
-    image28 = preprocess_bytes(encode(draw_digit("0", (280, 280), (60, 40, 200, 240))))
-    stored = to_uint8(image28)
-    assert stored.dtype == np.uint8 and stored.shape == (28, 28) and stored.max() == 255
-    with pytest.raises(ImageError, match=r"expected a 28x28 image, got shape \(32, 32\)"):
-        to_uint8(np.zeros((32, 32)))
 
 
 @pytest.mark.parametrize("data, message", [

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnn_core.experiments import quiz
-from cnn_core.kernels import HAND_MADE_KERNELS, convolve2d
+from cnn_core.common.kernels import HAND_MADE_KERNELS, convolve2d
 
 
 def digit():

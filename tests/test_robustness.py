@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnn_core.experiments import robustness, transforms
-from tests.experiments_support import as_floats, mnist, shipped  # noqa: F401 (fixtures)
+from tests.support import as_floats
 
 
 def test_shifted_copies_move_each_image_by_exactly_k_pixels():

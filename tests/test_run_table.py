@@ -3,11 +3,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_core.model import ModelConfig, matched_mlp
-from cnn_core.run_table import preset_of, run_label, run_table, training_summary
-from cnn_core.runs import RunInfo
-from cnn_core.training import PRESETS, TrainConfig
-from tests.app_support import runs_dir  # noqa: F401  (fixture)
+from cnn_core.common.config import PRESETS, ModelConfig, TrainConfig, matched_mlp
+from cnn_core.common.runs import RunInfo
+from cnn_core.server.catalogue import launch_time, preset_of, run_choice, run_name
+from cnn_core.server.run_table import run_table, training_summary
 from tests.conftest import needs_data
 
 
@@ -30,7 +29,6 @@ def test_run_table_summarises_each_run():
     assert np.isnan(table.loc[broken.run_id, "accuracy"]) and np.isnan(table.loc[broken.run_id, "duration_s"])
     assert "None" not in table.astype(str).to_string().replace("NaN", "")
     assert list(run_table([]).columns)[:4] == ["run", "name", "status", "accuracy"]
-    assert run_table([broken], live_status={broken.run_id: "running"}).loc[0, "status"] == "running"
 
 
 def test_training_summary_uses_human_names():
@@ -40,13 +38,27 @@ def test_training_summary_uses_human_names():
 
 
 def test_runs_are_named_by_preset_network_dataset_accuracy_and_time():
-    assert run_label(run(metrics={"test_accuracy": 0.96724})) == "seed CNN · MNIST · 96.7% · 15:44"
+    assert run_name(run(metrics={"test_accuracy": 0.96724})) == "seed CNN · MNIST · 96.7% · 29 Nov 15:44"
     fast_fashion = TrainConfig(**{**PRESETS["fast"].to_dict(), "dataset": "fashion-mnist", "seed": 3})
-    assert run_label(run(train=fast_fashion, model=matched_mlp(ModelConfig()), metrics={"test_accuracy": 0.881})) \
-        == "fast MLP 420 · Fashion-MNIST · 88.1% · 15:44"
+    assert run_name(run(train=fast_fashion, model=matched_mlp(ModelConfig()), metrics={"test_accuracy": 0.881})) \
+        == "fast MLP 420 · Fashion-MNIST · 88.1% · 29 Nov 15:44"
     custom = run(status="failed", model=ModelConfig(conv_channels=(16, 32)), train=TrainConfig(iterations=30))
-    assert run_label(custom) == "custom CNN 16-32 · MNIST · failed · 15:44"
-    assert run_label(run("my-run", model={"kernel_size": -3})) == "seed ? · MNIST · completed · my-run"
+    assert run_name(custom) == "custom CNN 16-32 · MNIST · failed · 29 Nov 15:44"
+    assert run_name(run("my-run", model={"kernel_size": -3})) == "seed ? · MNIST · completed · my-run"
+    stopped = run(status="stopped", metrics={"test_accuracy": 0.5})
+    assert run_name(stopped) == "seed CNN · MNIST · 50.0% stopped early · 29 Nov 15:44"
+
+
+def test_a_run_launched_today_is_named_by_its_time_alone():
+    import time
+
+    today = time.strftime("%Y%m%d") + "-093000-abcdef"
+    assert launch_time(today) == "09:30" and launch_time("20991231-235959-x") == "31 Dec 23:59"
+
+
+def test_the_table_and_every_model_menu_use_the_same_name():
+    named = run(metrics={"test_accuracy": 0.9})
+    assert run_choice(named).label == run_name(named) == run_table([named]).loc[0, "name"]
 
 
 def test_preset_ignores_seed_device_and_dataset():
@@ -60,8 +72,7 @@ def test_the_train_page_table_shows_dashes_names_and_short_columns(runs_dir):
     (the long configs are listed under the table), so the table fits a 1024-px page."""
     import json
 
-    from tests.app_support import app_on
-
+    from tests.support import app_on
     failed = runs_dir / "20261129-160102-fa11ed"
     failed.mkdir()
     (failed / "config.json").write_text(json.dumps({"model": ModelConfig().to_dict(),
@@ -74,4 +85,4 @@ def test_the_train_page_table_shows_dashes_names_and_short_columns(runs_dir):
     assert list(table.proto.column_order) == ["name", "status", "accuracy", "duration_s", "device", "precision"]
     config = json.loads(table.proto.columns)
     assert sum(config[name]["width"] for name in table.proto.column_order) <= 530  # 1024 px leaves ~560
-    assert table.value.loc[0, "name"] == "custom CNN · MNIST · failed · 16:01"
+    assert table.value.loc[0, "name"] == "custom CNN · MNIST · failed · 29 Nov 16:01"

@@ -1,4 +1,4 @@
-"""The run folder contract (cnn_core.runs): round trips, hostile folders skipped, safe loading."""
+"""The run folder contract (cnn_core.common.runs): round trips, hostile folders skipped, safe loading."""
 import json
 import os
 import signal
@@ -12,10 +12,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from cnn_core import runs
-from cnn_core.model import ModelConfig, build_model
-from cnn_core.runs import HISTORY_COLUMNS, STALE_SECONDS, RunError, RunStore, check_run_id, load_model_file, owner_hash
-from cnn_core.training import TrainConfig
+from cnn_core.common import runs
+from cnn_core.common.config import HISTORY_COLUMNS, ModelConfig, TrainConfig
+from cnn_core.common.runs import STALE_SECONDS, RunError, RunStore, check_run_id, owner_hash
+from cnn_core.worker.network import build_model
+from cnn_core.worker.saving import load_model_file, save_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = {"model": ModelConfig(conv_channels=(2,), hidden_units=4).to_dict(),
@@ -24,6 +25,11 @@ CONFIG = {"model": ModelConfig(conv_channels=(2,), hidden_units=4).to_dict(),
 
 def tiny_model():
     return build_model(ModelConfig(conv_channels=(2,), hidden_units=4))
+
+
+def load_model(store: RunStore, run_id: str):
+    """A run's Keras model, as the worker and the command line load it (safe mode, size-checked)."""
+    return load_model_file(store.path(run_id) / "model.keras")
 
 
 def record(step: int, **values) -> dict:
@@ -49,7 +55,7 @@ def test_round_trip(run_store):
         run_store.append_history(run_id, record(step, train_loss=2.0 / step, test_accuracy=0.1 * step))
     run_store.write_metrics(run_id, {"test_accuracy": 0.5, "device": "/CPU:0"})
     run_store.write_predictions(run_id, np.arange(10) % 10)
-    run_store.save_model(run_id, model)
+    save_model(run_store, run_id, model)
     run_store.write_status(run_id, "completed", device="/CPU:0")
 
     info = run_store.read(run_id)
@@ -61,7 +67,7 @@ def test_round_trip(run_store):
     assert history[2]["test_loss"] is None and list(history[0]) == list(HISTORY_COLUMNS)
     assert run_store.read_predictions(run_id).tolist() == list(range(10))
     images = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
-    np.testing.assert_allclose(run_store.load_model(run_id)(images).numpy(), model(images).numpy(), atol=1e-6)
+    np.testing.assert_allclose(load_model(run_store, run_id)(images).numpy(), model(images).numpy(), atol=1e-6)
 
     csv = run_store.history_csv(run_id).decode().splitlines()
     assert csv[0] == ",".join(HISTORY_COLUMNS) and len(csv) == 4
@@ -108,7 +114,7 @@ def test_a_malformed_folder_is_skipped_with_its_problem(run_store, name):
     run_store.create(CONFIG, run_id=name)
     files, problem = HOSTILE[name]
     if "metrics.json" in files:
-        run_store.save_model(name, tiny_model())
+        save_model(run_store, name, tiny_model())
         run_store.write_status(name, "completed")
     for file, value in files.items():
         (run_store.path(name) / file).write_text(json.dumps(value))
@@ -164,7 +170,7 @@ def test_a_completed_run_without_its_model_is_skipped(run_store):
 def test_a_symlinked_run_folder_is_refused_everywhere(run_store, tmp_path):
     outside = RunStore(tmp_path / "elsewhere")
     target = outside.create(CONFIG, run_id="target")
-    outside.save_model(target, tiny_model())
+    save_model(outside, target, tiny_model())
     outside.write_status(target, "completed")
     link = run_store.root / "linked"
     run_store.root.mkdir(parents=True, exist_ok=True)
@@ -172,7 +178,8 @@ def test_a_symlinked_run_folder_is_refused_everywhere(run_store, tmp_path):
 
     runs_found, _ = run_store.list_runs()
     assert runs_found == [] and "symbolic link" in skipped(run_store)["linked"]
-    for action in (run_store.read, run_store.path, run_store.delete, run_store.load_model, run_store.read_history):
+    for action in (run_store.read, run_store.path, run_store.delete, lambda run_id: load_model(run_store, run_id),
+                   run_store.read_history):
         with pytest.raises(RunError, match="symbolic link"):
             action("linked")
     assert not run_store.is_owner("linked", "anyone")
@@ -185,7 +192,7 @@ def test_a_symlinked_model_file_is_refused(run_store, tmp_path):
     tiny_model().save(real)
     (run_store.path(run_id) / "model.keras").symlink_to(real)
     with pytest.raises(RunError, match="no such model file"):
-        run_store.load_model(run_id)
+        load_model(run_store, run_id)
 
 
 @pytest.mark.parametrize("bad", ["abc\n", "../etc", "..", "a..b", "a/b", "", "x" * 65, "/abs", ".hidden",
@@ -244,7 +251,7 @@ def test_a_model_zip_bomb_is_refused_before_keras_sees_it(run_store, monkeypatch
     calls = []
     monkeypatch.setattr(keras.models, "load_model", lambda *args, **kwargs: calls.append(args))
     with pytest.raises(RunError, match="unpacks to .* over the 64 MB limit"):
-        run_store.load_model(run_id)
+        load_model(run_store, run_id)
     assert calls == []
 
 
@@ -253,19 +260,19 @@ def test_an_oversize_or_non_zip_model_is_refused(run_store, monkeypatch):
     path = run_store.path(run_id) / "model.keras"
     path.write_bytes(b"not a zip at all")
     with pytest.raises(RunError, match="not a .keras archive"):
-        run_store.load_model(run_id)
+        load_model(run_store, run_id)
     monkeypatch.setattr(runs, "MAX_MODEL_BYTES", 8)
     with pytest.raises(RunError, match="over the 0 MB limit"):
-        run_store.load_model(run_id)
+        load_model(run_store, run_id)
 
 
 def test_a_truncated_model_gives_a_clear_error(run_store):
     run_id = run_store.create(CONFIG)
-    run_store.save_model(run_id, tiny_model())
+    save_model(run_store, run_id, tiny_model())
     path = run_store.path(run_id) / "model.keras"
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(RunError, match="model.keras"):
-        run_store.load_model(run_id)
+        load_model(run_store, run_id)
 
 
 def test_safe_mode_refuses_code_in_a_model(tmp_path):
@@ -294,7 +301,7 @@ def test_written_files_are_ordinary_and_no_temporaries_are_left(run_store):
         run_store.write_file(run_id, "weights.npz", b"1234")
         run_store.beat(run_id)
         run_store.request_stop(run_id)
-        run_store.save_model(run_id, tiny_model())
+        save_model(run_store, run_id, tiny_model())
     finally:
         os.umask(previous)
     folder = run_store.path(run_id)
@@ -340,16 +347,18 @@ def test_delete_of_a_missing_run_says_so(run_store):
 
 def test_killed_mid_save_never_leaves_a_half_written_run(run_store):
     run_id = run_store.create(CONFIG)
-    run_store.save_model(run_id, tiny_model())
+    save_model(run_store, run_id, tiny_model())
     run_store.write_status(run_id, "completed")
     child = textwrap.dedent(f"""
-        from cnn_core.runs import RunStore
-        from cnn_core.model import ModelConfig, build_model
+        from cnn_core.common.config import ModelConfig
+        from cnn_core.common.runs import RunStore
+        from cnn_core.worker.network import build_model
+        from cnn_core.worker.saving import save_model
         store = RunStore({str(run_store.root)!r})
         model = build_model(ModelConfig(conv_channels=(2,), hidden_units=4))
         print("ready", flush=True)
         while True:
-            store.save_model({run_id!r}, model)
+            save_model(store, {run_id!r}, model)
             store.write_history({run_id!r}, [{{"step": i, "train_loss": 1.0}} for i in range(2000)])
             store.write_metrics({run_id!r}, {{"test_accuracy": 0.5}})
             store.write_status({run_id!r}, "completed")
@@ -363,7 +372,7 @@ def test_killed_mid_save_never_leaves_a_half_written_run(run_store):
         process.wait()
         runs_found, problems = run_store.list_runs()
         assert [r.run_id for r in runs_found] == [run_id] and not problems
-        run_store.load_model(run_id)
+        load_model(run_store, run_id)
         assert len(run_store.read_history(run_id)) in (0, 2000)
     # Whatever temporaries the kills left are debris once old enough.
     folder = run_store.path(run_id)

@@ -1,4 +1,4 @@
-"""LiteRT serving (cnn_core.export, cnn_core.serving) checked against the Keras model it came from."""
+"""LiteRT serving (cnn_core.worker.export, cnn_core.server.serving) checked against the Keras model it came from."""
 import shutil
 import threading
 import zipfile
@@ -6,11 +6,14 @@ import zipfile
 import numpy as np
 import pytest
 
-from cnn_core import serving
-from cnn_core.export import export_serving
-from cnn_core.model import ModelConfig, build_model, matched_mlp
-from cnn_core.serving import ServedModel, ServingError, as_batch
+from cnn_core.common.config import ModelConfig, matched_mlp
+from cnn_core.experiments.transforms import as_batch
+from cnn_core.server import serving
+from cnn_core.server.serving import ServedModel, ServingError
+from cnn_core.worker.export import export_serving, served_from_keras
+from cnn_core.worker.network import build_model
 from tests.conftest import needs_data
+from tests.reference import reference_stages
 
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
 CONFIGS = {
@@ -44,7 +47,7 @@ def exported(request, tmp_path_factory):
     if request.param.startswith("trained"):
         train_a_few_steps(model)
     folder = tmp_path_factory.mktemp(request.param)
-    export_serving(model, config, folder, write)
+    export_serving(model, folder, write)
     return config, model, folder
 
 
@@ -54,7 +57,7 @@ def seed(tmp_path_factory):
     config = ModelConfig()
     model = build_model(config, seed=5)
     folder = tmp_path_factory.mktemp("seed")
-    export_serving(model, config, folder, write)
+    export_serving(model, folder, write)
     return model, folder
 
 
@@ -64,27 +67,12 @@ def digits(count: int = 6, seed: int = 0) -> np.ndarray:
     return np.concatenate([images, np.zeros((1, 28, 28), np.float32), np.ones((1, 28, 28), np.float32)])
 
 
-def keras_stages(model, images: np.ndarray) -> dict[str, np.ndarray]:
-    """Every layer's output from Keras, plus conv<k> (before the ReLU) from tf.nn on Keras' own input to the layer."""
-    import keras
-    import tensorflow as tf
-
-    probe = keras.Model(model.inputs[0], {layer.name: layer.output for layer in model.layers})
-    outputs = {name: np.asarray(value) for name, value in probe(images[..., None]).items()}
-    previous = images[..., None]
-    for layer in model.layers:
-        if layer.name.startswith("conv"):
-            kernel, bias = layer.get_weights()
-            outputs[f"linear-{layer.name}"] = (tf.nn.conv2d(previous, kernel, strides=1, padding="SAME") + bias).numpy()
-        previous = outputs[layer.name]
-    return outputs
-
-
 def test_litert_matches_keras(exported):
     config, model, folder = exported
     served = ServedModel(folder)
     images = digits()
-    reference = keras_stages(model, images)
+    reference = reference_stages(model, images, config.pool_size)
+    np.testing.assert_allclose(served.logits(images), np.asarray(model(images[..., None])), **TOLERANCE)
     np.testing.assert_allclose(served.logits(images), reference["logits"], **TOLERANCE)
     np.testing.assert_allclose(served.embeddings(images), reference["hidden"], **TOLERANCE)
     np.testing.assert_allclose(served.probabilities(images).sum(axis=1), 1.0, rtol=1e-5)
@@ -94,10 +82,8 @@ def test_litert_matches_keras(exported):
     for index in (0, len(images) - 1):
         maps = served.feature_maps(images[index])
         assert list(maps) == served.stage_names
-        for block in range(1, blocks + 1):
-            np.testing.assert_allclose(maps[f"conv{block}"], reference[f"linear-conv{block}"][index], **TOLERANCE)
-            np.testing.assert_allclose(maps[f"relu{block}"], reference[f"conv{block}"][index], **TOLERANCE)
-            np.testing.assert_allclose(maps[f"pool{block}"], reference[f"pool{block}"][index], **TOLERANCE)
+        for name in served.stage_names:
+            np.testing.assert_allclose(maps[name], reference[name][index], **TOLERANCE, err_msg=name)
     for block, kernel in enumerate(served.kernels, start=1):
         np.testing.assert_array_equal(kernel, model.get_layer(f"conv{block}").get_weights()[0])
 
@@ -107,7 +93,7 @@ def test_more_images_than_one_litert_batch(seed, monkeypatch):
     served = ServedModel(folder)
     monkeypatch.setattr(serving, "BATCH", 3)
     images = digits(8, seed=2)
-    np.testing.assert_allclose(served.logits(images), keras_stages(model, images)["logits"], **TOLERANCE)
+    np.testing.assert_allclose(served.logits(images), np.asarray(model(images[..., None])), **TOLERANCE)
 
 
 def test_an_all_ones_mask_is_no_mask(seed):
@@ -126,8 +112,8 @@ def test_switching_off_a_filter_zeroes_its_channel(seed, block, channels, off):
     images = digits()
     mask = np.ones(channels, np.float32)
     mask[off] = 0.0
-    reference = keras_stages(model, images)
-    relu = reference[f"conv{block}"].copy()  # Keras' conv layers include the ReLU.
+    reference = reference_stages(model, images)
+    relu = reference[f"relu{block}"].copy()
     assert np.abs(relu[..., off]).max() > 0  # The filter does respond, so switching it off matters.
     relu[..., off] = 0.0
     features = relu
@@ -163,7 +149,7 @@ def test_predict_and_describe(seed):
     served = ServedModel(folder)
     image = digits(1)[0]
     prediction = served.predict(image)
-    assert prediction.label == int(np.argmax(keras_stages(model, image[None])["logits"][0]))
+    assert prediction.label == int(np.argmax(np.asarray(model(image[None, :, :, None]))[0]))
     assert prediction.probabilities.shape == (10,) and 0 <= prediction.confidence <= 1
     assert served.describe() == "conv1: 32 kernels of 3x3 on 1 channel; conv2: 64 kernels of 3x3 on 32 channels"
     assert served.first_layer_kernels().shape == (3, 3, 32)
@@ -196,15 +182,15 @@ def test_threads_share_one_model(seed):
 
 @pytest.mark.parametrize("shape", [(32, 32, 3), (28,), (28, 28, 3), (2, 28, 28, 3), (28, 27), (2, 2, 28, 28), ()])
 def test_as_batch_refuses_other_shapes(shape):
-    with pytest.raises(ValueError, match=r"expected 28x28 grayscale images, got shape"):
+    with pytest.raises(ValueError, match=r"expected 28x28 grayscale images"):
         as_batch(np.zeros(shape))
 
 
 @pytest.mark.parametrize("shape, batch", [((28, 28), 1), ((28, 28, 1), 1), ((5, 28, 28), 5), ((5, 28, 28, 1), 5),
                                           ((0, 28, 28), 0)])
 def test_as_batch_accepts_one_image_or_many(shape, batch):
-    array = as_batch(np.zeros(shape, np.uint8))
-    assert array.shape == (batch, 28, 28) and array.dtype == np.float32
+    array, single = as_batch(np.zeros(shape, np.uint8))
+    assert array.shape == (batch, 28, 28) and array.dtype == np.float32 and single == (len(shape) < 3 or shape[0] == 28)
 
 
 def test_feature_maps_take_one_image(seed):
@@ -278,11 +264,11 @@ def test_serving_errors_are_value_errors():
 
 @needs_data
 def test_the_shipped_model_serves_and_is_accurate():
-    from cnn_core.data import load_dataset
-    from cnn_core.inference import DEFAULT_FOLDER
-    from cnn_core.runs import load_model_file
+    from cnn_core.common.data import load_dataset
+    from cnn_core.server.catalogue import DEFAULT_FOLDER
+    from cnn_core.worker.saving import load_model_file
 
-    dataset = load_dataset("mnist", allow_download=False)
+    dataset = load_dataset("mnist")
     images = dataset.test_images[:2000].astype(np.float32) / 255.0
     served = ServedModel(DEFAULT_FOLDER)
     accuracy = float((served.probabilities(images).argmax(axis=1) == dataset.test_labels[:2000]).mean())
@@ -298,9 +284,18 @@ def test_weights_and_litert_model_from_different_networks_are_refused(copy, tmp_
     other_config = ModelConfig(conv_channels=(8,))
     other = tmp_path / "other"
     other.mkdir()
-    export_serving(build_model(other_config), other_config, other, write)
+    export_serving(build_model(other_config), other, write)
     shutil.copy(other / "weights.npz", copy / "weights.npz")
     with pytest.raises(ServingError):
         served = ServedModel(copy)
         served.probabilities(digits(1))
         served.feature_maps(digits(1)[0])
+
+
+def test_a_keras_model_served_in_memory_answers_as_its_exported_folder(seed):
+    """The command line serves a bare .keras file this way: the same LiteRT export, never written to disk."""
+    model, folder = seed
+    images = digits()
+    in_memory = served_from_keras(model)
+    assert in_memory.folder is None and in_memory.channels == ServedModel(folder).channels
+    np.testing.assert_allclose(in_memory.logits(images), ServedModel(folder).logits(images), **TOLERANCE)

@@ -1,9 +1,14 @@
-"""conv1 snapshots during training (cnn_core.snapshots): recorded when asked, saved and read back."""
+"""conv1 snapshots during training (cnn_core.common.snapshots): recorded when asked, saved and read back."""
 import numpy as np
 import pytest
 
-from cnn_core.model import ModelConfig, build_model
-from cnn_core.snapshots import MAX_SNAPSHOTS, FilterHistory, conv1_maps, read_filter_history
+from cnn_core.common.snapshots import MAX_SNAPSHOTS, FilterHistory, conv1_maps, read_filter_history
+
+
+def conv1(channels: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A conv1 kernel (3, 3, 1, channels) and bias, as a job hands them over."""
+    generator = np.random.default_rng(seed)
+    return generator.normal(0, 0.1, (3, 3, 1, channels)).astype(np.float32), generator.normal(0, 0.1, channels)
 
 
 def test_conv1_maps_match_tf_nn():
@@ -22,16 +27,15 @@ def test_steps_wanted_are_powers_of_two():
 
 
 def test_record_save_and_read_back(run_store):
-    model = build_model(ModelConfig(conv_channels=(4,), hidden_units=8))
+    kernel, bias = conv1()
     test_images = np.random.default_rng(1).integers(0, 256, (3, 28, 28), dtype=np.uint8)
     history = FilterHistory(digit_index=2)
     for step in (1, 2, 2, 4):  # A step recorded twice is kept once.
-        history.record(step, model, test_images)
+        history.record(step, kernel, bias, test_images)
     run_id = run_store.create({"model": {}, "train": {}})
     history.save(run_store, run_id)
 
     saved = read_filter_history(run_store.path(run_id) / "filter_history.npz")
-    kernel, bias = model.get_layer("conv1").get_weights()
     assert saved["steps"].tolist() == [1, 2, 4] and int(saved["digit_index"]) == 2
     assert saved["kernels"].shape == (3, 3, 3, 4) and saved["maps"].shape == (3, 28, 28, 4)
     assert saved["maps"].dtype == np.float16
@@ -39,19 +43,18 @@ def test_record_save_and_read_back(run_store):
     np.testing.assert_allclose(saved["maps"][0], conv1_maps(saved["digit"], kernel[:, :, 0, :], bias), rtol=1e-3, atol=1e-3)
 
 
-def test_an_mlp_records_nothing_and_saves_nothing(run_store):
-    history = FilterHistory()
-    history.record(1, build_model(ModelConfig(architecture="mlp", hidden_units=8)), np.zeros((1, 28, 28), np.uint8))
+def test_nothing_recorded_saves_nothing(run_store):
+    history = FilterHistory()  # A job training an MLP records nothing: it has no conv1.
     run_id = run_store.create({})
     history.save(run_store, run_id)
     assert history.steps == [] and not (run_store.path(run_id) / "filter_history.npz").exists()
 
 
 def test_snapshots_are_capped():
-    model = build_model(ModelConfig(conv_channels=(2,), hidden_units=4))
+    kernel, bias = conv1(2)
     history = FilterHistory()
     for step in range(1, MAX_SNAPSHOTS + 10):
-        history.record(step, model, np.zeros((1, 28, 28), np.uint8))
+        history.record(step, kernel, bias, np.zeros((1, 28, 28), np.uint8))
     assert len(history.steps) == MAX_SNAPSHOTS
 
 

@@ -3,11 +3,11 @@ import re
 
 import pytest
 
-from cnn_core.model import ModelConfig, matched_mlp
-from cnn_core.train_form import CHOICES, LABELS, choice_name, error_list, field_of, form_defaults, parse_form
-from cnn_core.training import OPTIMIZERS, PRESETS, SCHEDULES
-from tests.app_support import app_on, runs_dir  # noqa: F401  (fixture)
+from cnn_core.common.config import PRESETS, ModelConfig, matched_mlp
+from cnn_core.common.vocabulary import choices, menu_name
+from cnn_core.server.train_form import LABELS, error_list, form_defaults, parse_form
 from tests.conftest import needs_data
+from tests.support import app_on
 
 # The config's names that are not English: 'learning_rate', 'conv_channels', 'warmup_cosine'...
 CODE_NAMES = re.compile(r"\b[a-z0-9]+(_[a-z0-9]+)+\b")
@@ -58,10 +58,12 @@ def test_big_numbers_get_thousands_separators():
     assert message == "Iterations must be an integer from 1 to 1,000,000, got 0"
 
 
-def test_field_of_maps_config_words_to_form_fields():
-    assert field_of("train_images (10) must be at least batch_size (50)") == "train_images"
-    assert field_of("channels must be an integer from 1 to 256, got 0") == "conv_channels"
-    assert field_of("something else went wrong") == "form"
+def test_messages_land_on_the_field_the_error_names_not_on_what_its_text_says():
+    """Rewording a config message cannot move it to another field: the error carries its field."""
+    errors = parse_form({**form_defaults(), "conv_channels": "0, 4", "train_images": 10})[2]
+    assert set(errors) == {"conv_channels", "train_images"}
+    assert errors["conv_channels"].startswith("Conv channels: each block's channels must be")
+    assert errors["train_images"] == "Training images (10) must be at least the batch size (50)"
 
 
 def test_the_mlp_choice_builds_the_matched_fully_connected_net():
@@ -70,11 +72,9 @@ def test_the_mlp_choice_builds_the_matched_fully_connected_net():
 
 
 def test_every_choice_has_a_human_name():
-    for field, values in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("preset", PRESETS)):
-        for value in values:
-            assert choice_name(field, value) != value and "_" not in choice_name(field, value)
-    assert choice_name("schedule", "warmup_cosine") == "Warm-up then cosine"
-    assert choice_name("dataset", "fashion-mnist") == CHOICES["dataset"]["fashion-mnist"]
+    for field in ("optimizer", "schedule", "preset", "dataset", "precision", "network"):
+        for value in choices(field):
+            assert menu_name(field, value) != value and "_" not in menu_name(field, value)
 
 
 def test_error_list_follows_the_forms_order():

@@ -1,13 +1,12 @@
 """The Train page headless (AppTest): it renders, validates, queues runs in worker processes, shows results,
 and lets only a run's owner (or the presenter) stop or delete it."""
 import json
-import time
 
 import pytest
 
-from cnn_core.training import PRESETS
-from tests.app_support import app_on, completed_run, runs_dir  # noqa: F401  (fixture)
+from cnn_core.common.config import PRESETS, ModelConfig, TrainConfig
 from tests.conftest import needs_data
+from tests.support import app_on, poll
 
 pytestmark = needs_data
 TINY = {"iterations": 30, "batch_size": 20, "train_images": 600, "eval_every": 10, "eval_images": 200,
@@ -30,26 +29,15 @@ def folders(runs_dir) -> list[str]:
     return sorted(path.name for path in runs_dir.iterdir() if path.is_dir())
 
 
-def wait_for(predicate, timeout: float = 240, every: float = 0.5) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
-
-
 def status_of(runs_dir, run_id: str) -> str:
-    from cnn_core.runs import RunStore
+    from cnn_core.common.runs import RunStore
 
     return RunStore(runs_dir).read(run_id).status
 
 
 def busy_slot(runs_dir) -> str:
     """A run another worker is training (a fresh heartbeat): the launcher's one slot is taken."""
-    from cnn_core.model import ModelConfig
-    from cnn_core.runs import RunStore
-    from cnn_core.training import TrainConfig
+    from cnn_core.common.runs import RunStore
 
     store = RunStore(runs_dir)
     run_id = store.create({"model": ModelConfig().to_dict(), "train": TrainConfig().to_dict()}, owner="someone else")
@@ -84,6 +72,7 @@ def test_invalid_values_get_a_message_and_queue_nothing(runs_dir):
     assert app.error and folders(runs_dir) == []
 
 
+@pytest.mark.slow
 def test_the_form_queues_a_tiny_run_a_worker_trains_it_and_the_page_shows_its_results(runs_dir):
     app = train_page()
     fill(app, conv_channels="4, 8", **TINY)
@@ -93,7 +82,7 @@ def test_the_form_queues_a_tiny_run_a_worker_trains_it_and_the_page_shows_its_re
     config = json.loads((runs_dir / run_id / "config.json").read_text())
     assert config["train"]["iterations"] == 30 and config["model"]["conv_channels"] == [4, 8]
     assert app.query_params["run"] in (run_id, [run_id])
-    assert wait_for(lambda: status_of(runs_dir, run_id) not in ("queued", "running"))
+    poll(lambda: status_of(runs_dir, run_id) not in ("queued", "running"), 240, "the run to finish", interval=0.5)
     assert status_of(runs_dir, run_id) == "completed", (runs_dir / run_id / "worker.log").read_text()[-2000:]
     app.run()
     assert not app.exception, app.exception
@@ -139,12 +128,13 @@ def test_the_presenter_password_lets_a_visitor_manage_every_run(runs_dir, monkey
     assert [b for b in app.button if b.key == "train_stop"]
 
 
+@pytest.mark.slow
 def test_without_data_or_internet_launch_says_why_in_full_and_queues_nothing(runs_dir, tmp_path, monkeypatch):
     """No dataset anywhere and no internet: the whole message shows, and no run folder is made."""
     monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "no-data-here"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Keras cache either
     monkeypatch.chdir(tmp_path)  # no ./data/ either
-    import cnn_core.data as data
+    import cnn_core.common.data as data
 
     monkeypatch.setattr(data, "search_dirs", lambda name: [tmp_path / "no-data-here" / name])
     app = train_page()

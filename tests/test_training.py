@@ -3,12 +3,16 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core import devices
-from cnn_core.jobs import JobManager
-from cnn_core.model import LowLevelCNN, ModelConfig, build_model
-from cnn_core.training import (PRESETS, PRECISIONS, TrainConfig, as_model_input, float32_copy, precision_policy,
-                               resolve_precision)
+from cnn_core.common.config import PRESETS, ModelConfig, TrainConfig
+from cnn_core.common.vocabulary import choices
+from cnn_core.worker import devices
+from cnn_core.worker.devices import resolve_precision
+from cnn_core.worker.job import TrainingJob
+from cnn_core.worker.network import build_model
+from cnn_core.worker.saving import load_model_file
+from cnn_core.worker.training import as_model_input, float32_copy, precision_policy
 from tests.conftest import needs_data
+from tests.reference import LowLevelCNN
 
 SMALL_MODEL = ModelConfig(conv_channels=(8, 16), hidden_units=32)
 
@@ -65,15 +69,16 @@ def test_the_policy_is_restored_and_the_logits_stay_float32():
 
 
 @needs_data
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_a_mixed_precision_run_learns_and_saves_a_float32_model(run_store, precision):
     config = TrainConfig(iterations=40, batch_size=20, learning_rate=3e-3, eval_every=20, eval_images=200,
                          train_images=600, precision=precision)
-    job = JobManager(store=run_store).submit(SMALL_MODEL, config, keep_model=True)
+    job = TrainingJob(SMALL_MODEL, config, run_store, keep_model=True).start()
     assert job.wait(180) and job.status == "completed", job.reason
     assert job.final_metrics["precision"] == precision and job.final_metrics["test_accuracy"] > 0.5
     assert run_store.read(job.run_id).config["train"]["precision"] == precision
-    saved = run_store.load_model(job.run_id)
+    saved = load_model_file(run_store.path(job.run_id) / "model.keras")
     assert {layer.compute_dtype for layer in saved.layers} == {"float32"}
     # The low-level tf.nn form of the seed network gives the saved model's logits.
     images = as_model_input(np.random.default_rng(1).integers(0, 256, (16, 28, 28), dtype=np.uint8))
@@ -82,22 +87,23 @@ def test_a_mixed_precision_run_learns_and_saves_a_float32_model(run_store, preci
 
 
 @needs_data
+@pytest.mark.slow
 def test_a_bf16_trained_model_exports_to_litert(run_store):
-    export = pytest.importorskip("cnn_core.export")
-    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
+    from cnn_core.server.serving import ServedModel
+    from cnn_core.worker import export
+
     config = TrainConfig(iterations=20, batch_size=20, learning_rate=3e-3, eval_every=20, eval_images=200,
                          train_images=600, precision="mixed_bfloat16")
-    job = JobManager(store=run_store).submit(SMALL_MODEL, config)
+    job = TrainingJob(SMALL_MODEL, config, run_store).start()
     assert job.wait(180) and job.status == "completed", job.reason
-    saved = run_store.load_model(job.run_id)
-    weights = export.model_weights(saved, SMALL_MODEL)
+    saved = load_model_file(run_store.path(job.run_id) / "model.keras")
+    weights = export.model_weights(saved)
     assert {array.dtype for array in weights.values()} == {np.dtype(np.float32)}
-    interpreter = interpreter_module.Interpreter(model_content=export.litert_bytes(weights, SMALL_MODEL.pool_size))
-    features = interpreter.get_signature_runner("features")
+    served = ServedModel(run_store.path(job.run_id))  # what the worker exported, as the server reads it
     images = as_model_input(np.random.default_rng(2).integers(0, 256, (4, 28, 28), dtype=np.uint8))
-    np.testing.assert_allclose(features(image=images)["logits"], saved(images, training=False).numpy(), atol=1e-4)
+    np.testing.assert_allclose(served.logits(images), saved(images, training=False).numpy(), atol=1e-4)
 
 
 def test_every_precision_choice_is_known_to_keras():
-    for precision in PRECISIONS[1:]:
+    for precision in choices("precision")[1:]:
         assert keras.DTypePolicy(precision).name == precision

@@ -9,10 +9,9 @@
     pairing      two runs' conv1 kernels paired by an optimal assignment
     quiz         predict a kernel's output, then see the answer
     compare      the CNN against the fully connected net of the same size (``compare`` CLI)
-    keras_served a TensorFlow stand-in with the served model's methods (tests, CLI, worker)
+    artifacts    the per-model files the pages read, written once a run is trained
 
 Every function takes NumPy arrays and callables such as ``probabilities(images) -> (n, 10)``, so
-the same code runs on a LiteRT model in the server and on a Keras model in the worker and tests.
-Nothing here imports streamlit, and only ``keras_served`` and ``compare.command_compare`` import
-TensorFlow.
+the same code runs wherever a served model does (``cnn_core.server.serving``, LiteRT). Nothing
+here imports streamlit or TensorFlow.
 """

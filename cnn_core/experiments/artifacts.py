@@ -5,9 +5,9 @@
     ablation.json    accuracy without each conv filter on 2,000 test digits, largest drop first (CNN only)
     robustness.json  compare_side's numbers: parameters, test, shift and rotation accuracy
 
-``write_artifacts`` takes anything with the served model's methods (``ServedModel`` in the worker
-after export, or ``KerasServed``), so the numbers are the ones the server will reproduce. Run it
-by hand for a model folder: ``python -m cnn_core.experiments.artifacts models/seed-mnist``.
+``write_artifacts`` takes the served model (``cnn_core.server.serving.ServedModel``, LiteRT), so the
+numbers are the ones the server will reproduce. Run it by hand for a model folder:
+``python -m cnn_core.experiments.artifacts models/seed-mnist``.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def write_artifacts(served, dataset, folder: Path, write=_write_file, log=None,
     images = dataset.test_images.astype(np.float32) / 255
     summaries = {"novelty": calibration}
     if served.architecture == "cnn":
-        channels = [kernel.shape[-1] for kernel in conv_kernels(served)]
+        channels = served.channels
         count = ablation.ABLATION_IMAGES
         ranking = ablation.rank_filters(served.probabilities, images[:count], dataset.test_labels[:count], channels)
         write(folder / ABLATION_FILE, json.dumps(ranking, indent=2).encode())
@@ -60,11 +60,6 @@ def write_artifacts(served, dataset, folder: Path, write=_write_file, log=None,
     write(folder / ROBUSTNESS_FILE, json.dumps(robustness, indent=2).encode())
     log(f"robustness: done ({time.perf_counter() - started:.1f} s)")
     return {**summaries, "robustness": robustness}
-
-
-def conv_kernels(served) -> list[np.ndarray]:
-    """conv1, conv2... kernels from the served model's weights dict."""
-    return [served.weights[f"conv{block}/kernel"] for block in range(1, 10) if f"conv{block}/kernel" in served.weights]
 
 
 def read_json(folder: Path, name: str) -> dict | None:
@@ -94,29 +89,21 @@ def looks_like_digit(served, image28: np.ndarray, folder: Path, train_images: np
     return novelty.judge(served.embeddings(image), image, reference, calibration)[0].looks_like_digit
 
 
-def looks_like_digit_for_cli(model, image28: np.ndarray, spec: str | None, dataset_name: str = "mnist") -> bool | None:
-    """``predict --json``'s verdict for a Keras model named as on the command line (None without novelty files)."""
-    from cnn_core.data import load_dataset
-    from cnn_core.experiments.keras_served import KerasServed
-
-    _, path = compare.resolve_model(spec, "default")
-    folder = path if path.is_dir() else path.parent
-    if read_json(folder, novelty.NOVELTY_FILE) is None:
-        return None
-    return looks_like_digit(KerasServed(model), image28, folder, load_dataset(dataset_name).train_images)
-
-
 def main(argv: list[str]) -> int:
-    """Write the artifacts for a model folder holding model.keras (uses TensorFlow)."""
-    from cnn_core.data import load_dataset
-    from cnn_core.experiments.keras_served import KerasServed
+    """Write the artifacts for a model folder holding model.tflite and weights.npz (LiteRT, no TensorFlow)."""
+    from cnn_core.common.data import DataError, load_dataset
+    from cnn_core.server.serving import ServedModel, ServingError
 
-    if len(argv) != 1 or not (Path(argv[0]) / "model.keras").is_file():
-        print("usage: python -m cnn_core.experiments.artifacts MODEL_FOLDER (a folder holding model.keras)", file=sys.stderr)
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print("usage: python -m cnn_core.experiments.artifacts MODEL_FOLDER (a folder holding model.tflite)", file=sys.stderr)
         return 2
     folder = Path(argv[0])
-    served = KerasServed(compare.load_keras(folder))
-    write_artifacts(served, load_dataset("mnist"), folder, log=lambda message: print(message, file=sys.stderr))
+    try:
+        served, dataset = ServedModel(folder), load_dataset("mnist")
+    except (ServingError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_artifacts(served, dataset, folder, log=lambda message: print(message, file=sys.stderr))
     return 0
 
 

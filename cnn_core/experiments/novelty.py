@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cnn_core.experiments.neighbours import NeighbourIndex, similarities
-from cnn_core.preprocess import ImageError, to_mnist
+from cnn_core.common.preprocess import ImageError, to_mnist
 
 SIGNALS = ("embedding_similarity", "pixel_distance", "solid_fraction", "activation_norm")
 PIXEL_NEIGHBOURS = 5       # nearest training digits averaged in pixel_distance
@@ -100,9 +100,8 @@ def solid_fractions(images: np.ndarray) -> np.ndarray:
 def signals(embeddings: np.ndarray, images: np.ndarray, reference: NoveltyReference) -> np.ndarray:
     """(n, 4) the SIGNALS for images and their penultimate embeddings, in SIGNALS order."""
     embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
-    # In blocks: all 10,000 test digits against the 10,000 indexed ones at once is a 400 MB matrix,
-    # which made the calibration a worker's memory peak (benchmarks/worker_memory.py: 1,298 MB
-    # before the blocks here and in pixel_distances and 250-image scoring, 1,003 MB after).
+    # In blocks: every test digit against every indexed one at once is a matrix of hundreds of MB,
+    # which made the calibration a worker's memory peak (benchmarks/worker_memory.py measures it).
     nearest_similarity = np.concatenate([
         np.atleast_2d(similarities(reference.index, embeddings[start:start + CHUNK])).max(axis=1)
         for start in range(0, len(embeddings), CHUNK)]) if len(embeddings) else np.zeros(0, np.float32)

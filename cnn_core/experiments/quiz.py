@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_core.kernels import HAND_MADE_KERNELS, KERNEL_NOTES, convolve2d
+from cnn_core.common.kernels import HAND_MADE_KERNELS, KERNEL_NOTES, convolve2d
 
 OPTIONS = 3
 MAX_SIMILARITY = 0.9  # a wrong option must correlate less than this with the right one

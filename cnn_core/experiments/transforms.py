@@ -16,12 +16,15 @@ CENTRE = (SIDE - 1) / 2  # 13.5: the middle of the frame, between pixels 13 and 
 
 
 def as_batch(images) -> tuple[np.ndarray, bool]:
-    """(n, 28, 28) float32 and whether the input was one image; ValueError for other shapes."""
+    """(n, 28, 28) float32 and whether the input was one image, from (28, 28), (n, 28, 28) or either
+    with a trailing channel of 1; ValueError for other shapes."""
     array = np.asarray(images, dtype=np.float32)
+    if array.ndim >= 3 and array.shape[-1] == 1 and array.shape[-3:-1] == (SIDE, SIDE):
+        array = array[..., 0]
     if array.shape == (SIDE, SIDE):
         return array[None], True
     if array.ndim != 3 or array.shape[1:] != (SIDE, SIDE):
-        raise ValueError(f"expected 28x28 grayscale images, (28, 28) or (n, 28, 28), got {array.shape}")
+        raise ValueError(f"expected 28x28 grayscale images, (28, 28) or (n, 28, 28), got {np.shape(images)}")
     return array, False
 
 

@@ -1,0 +1,374 @@
+"""Saved runs: one folder per training run under ``runs/`` (or ``$CNN_RUNS_DIR``).
+
+The run folder is the contract between the training worker, which writes it, and the web server,
+which only reads it (and asks a worker to stop by leaving a ``stop`` file):
+
+    config.json      model and training configs, plus a hash of the launching visitor's token
+    status.json      queued / running / completed / stopped / failed, reason, device, pid, host
+    heartbeat        the time, rewritten by a running worker every HEARTBEAT_SECONDS
+    history.jsonl    the progress records, appended one JSON object per line as they come
+    metrics.json     final full-test-set metrics
+    predictions.npy  the model's answer for every test image (uint8)
+    model.keras      the trained Keras model (downloads, the command line)
+    weights.npz, model.tflite   what the server serves (see cnn_core.worker.export)
+    stop             present when someone asked the run to stop
+
+Whole-file writes are atomic (a temporary file in the same folder, fsynced, then renamed), so a
+process killed mid-save never leaves a file that loads half-written; the history is append-only
+and a torn last line is ignored. A running run whose heartbeat has gone stale reads as
+"interrupted", whatever the PID in its status says. Folders that are not valid runs (broken JSON,
+wrong field types, symlinks) are listed as skipped with their problem and never break a reader.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnn_core.common.config import HISTORY_COLUMNS, ModelConfig, TrainConfig
+
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
+ACTIVE = ("queued", "running")
+SERVING_FILES = ("model.tflite", "weights.npz")  # what a model folder needs for anything to serve it
+HEARTBEAT_SECONDS = 0.5
+STALE_SECONDS = 10.0              # a running run silent this long reads as interrupted
+MAX_MODEL_BYTES = 64 * 2**20      # a .keras file, packed and unpacked; the seed CNN's is 1.4 MB
+TEMPORARY_AGE = 60.0              # seconds after which a dot-file left by a save is debris
+FILE_MODE = 0o644
+MAX_JSON_BYTES = 2**20            # config, status, metrics: a few hundred bytes each
+
+
+class RunError(RuntimeError):
+    """A run id is invalid, or a run is missing or broken."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the pages show about one saved run; every field has been type-checked."""
+
+    run_id: str
+    path: Path
+    status: str
+    config: dict = field(repr=False)
+    metrics: dict = field(repr=False)
+    status_info: dict = field(repr=False)
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / "model.keras").is_file()
+
+    @property
+    def servable(self) -> bool:
+        """Whether the server can serve it (LiteRT model and weights written)."""
+        return all((self.path / name).is_file() for name in SERVING_FILES)
+
+    @property
+    def train(self) -> dict:
+        return self.config["train"]
+
+    @property
+    def reason(self) -> str:
+        return str(self.status_info.get("reason") or "")
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("CNN_RUNS_DIR", "runs"))
+
+
+def new_run_id() -> str:
+    """A sortable, unguessable id: date, time and six hex digits."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a safe folder name, else raise RunError (no path traversal)."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise RunError(f"invalid run id {str(run_id)[:80]!r}: expected letters, digits, '-', '_' or '.'")
+    return run_id
+
+
+def owner_hash(token: str) -> str:
+    """What a run folder keeps of its launcher's token: a hash, so the folder cannot be used to impersonate."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def fsync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fchmod(out.fileno(), FILE_MODE)  # mkstemp makes 0600 files; runs are ordinary files
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, value) -> None:
+    atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True).encode())
+
+
+def read_json(path: Path) -> dict:
+    """Read a JSON object; RunError says which file is broken."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise RunError(f"{path.name}: over {MAX_JSON_BYTES // 2**10} KB, which no run file should be")
+        value = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep.
+        raise RunError(f"{path.name}: unreadable ({(getattr(error, 'strerror', None) or str(error))[:120]})") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path.name}: expected a JSON object")
+    return value
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_config(config: dict) -> None:
+    """RunError unless config.json holds a model and a training config that parse."""
+    model, train = config.get("model"), config.get("train")
+    if not isinstance(model, dict) or not isinstance(train, dict):
+        raise RunError("config.json: expected 'model' and 'train' objects")
+    try:
+        ModelConfig.from_dict(model)
+        TrainConfig.from_dict(train)
+    except (TypeError, ValueError, OverflowError) as error:  # OverflowError: int() of JSON's 1e999.
+        raise RunError(f"config.json: {str(error)[:160]}") from None
+
+
+def check_fields(name: str, values: dict, numbers: tuple[str, ...] = (), texts: tuple[str, ...] = ()) -> None:
+    """RunError when a field present in ``values`` has the wrong type (absent fields are fine)."""
+    for key in numbers:
+        if key in values and values[key] is not None and not is_number(values[key]):
+            raise RunError(f"{name}: {key} should be a number, got {str(values[key])[:40]!r}")
+    for key in texts:
+        if key in values and values[key] is not None and not isinstance(values[key], str):
+            raise RunError(f"{name}: {key} should be text, got {str(values[key])[:40]!r}")
+
+
+def check_model_archive(path: Path) -> None:
+    """RunError unless ``path`` is a .keras zip whose packed and unpacked sizes are sane (no zip bomb)."""
+    if path.is_symlink() or not path.is_file():
+        raise RunError(f"{path.name}: no such model file")
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise RunError(f"{path.name} is over the {MAX_MODEL_BYTES // 2**20} MB limit")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (OSError, zipfile.BadZipFile) as error:
+        raise RunError(f"{path.name}: not a .keras archive ({type(error).__name__})") from None
+    if unpacked > MAX_MODEL_BYTES:
+        raise RunError(f"{path.name} unpacks to {unpacked // 2**20} MB, over the {MAX_MODEL_BYTES // 2**20} MB limit")
+
+
+class RunStore:
+    """The folder of saved runs."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def path(self, run_id: str) -> Path:
+        """The run's folder; RunError for a bad id or a symlink (never served from elsewhere)."""
+        folder = self.root / check_run_id(run_id)
+        if folder.is_symlink():
+            raise RunError(f"run {run_id} is a symbolic link, which CNN Lab does not follow")
+        return folder
+
+    # Writing (the worker, and the server when it queues a run).
+    def create(self, config: dict, run_id: str | None = None, owner: str | None = None) -> str:
+        """Make a new run folder holding its config and a 'queued' status."""
+        run_id = check_run_id(run_id or new_run_id())
+        folder = self.path(run_id)
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=False)
+        atomic_write_json(folder / "config.json", {**config, **({"owner": owner_hash(owner)} if owner else {})})
+        self.write_status(run_id, "queued", queued_at=time.time())
+        return run_id
+
+    def write_status(self, run_id: str, status: str, **details) -> None:
+        assert status in STATUSES, status
+        record = {"status": status, "updated": time.time(), "pid": os.getpid(),
+                  "host": socket.gethostname(), **details}
+        atomic_write_json(self.path(run_id) / "status.json", record)
+
+    def beat(self, run_id: str, **details) -> None:
+        """The worker's sign of life (and what it is doing), read by ``read``."""
+        atomic_write_json(self.path(run_id) / "heartbeat", {"time": time.time(), **details})
+
+    def append_history(self, run_id: str, record: dict) -> None:
+        """Add one progress record to history.jsonl (one line, flushed)."""
+        line = json.dumps({key: record.get(key) for key in HISTORY_COLUMNS}) + "\n"
+        with open(self.path(run_id) / "history.jsonl", "a") as out:
+            out.write(line)
+
+    def write_history(self, run_id: str, records: list[dict]) -> None:
+        """Replace the history with ``records`` (atomic)."""
+        text = "".join(json.dumps({key: r.get(key) for key in HISTORY_COLUMNS}) + "\n" for r in records)
+        atomic_write_bytes(self.path(run_id) / "history.jsonl", text.encode())
+
+    def write_metrics(self, run_id: str, metrics: dict) -> None:
+        atomic_write_json(self.path(run_id) / "metrics.json", metrics)
+
+    def write_predictions(self, run_id: str, predictions: np.ndarray) -> None:
+        self.write_array(run_id, "predictions.npy", predictions.astype(np.uint8))
+
+    def write_array(self, run_id: str, name: str, array: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        atomic_write_bytes(self.path(run_id) / name, buffer.getvalue())
+
+    def write_file(self, run_id: str, name: str, data: bytes) -> None:
+        atomic_write_bytes(self.path(run_id) / name, data)
+
+    def request_stop(self, run_id: str) -> None:
+        """Leave a ``stop`` file: a worker, wherever it runs, checks for it several times a second."""
+        atomic_write_bytes(self.path(run_id) / "stop", str(time.time()).encode())
+
+    def stop_requested(self, run_id: str) -> bool:
+        return (self.path(run_id) / "stop").exists()
+
+    # Reading (the server).
+    def read(self, run_id: str) -> RunInfo:
+        """One run's config, status and metrics, type-checked; RunError if the folder is not a valid run."""
+        folder = self.path(run_id)
+        if not folder.is_dir():
+            raise RunError(f"there is no run {run_id}")
+        config = read_json(folder / "config.json")
+        check_config(config)
+        status_info = read_json(folder / "status.json")
+        check_fields("status.json", status_info, numbers=("updated", "pid", "queued_at", "returncode"),
+                     texts=("reason", "device", "host"))
+        status = status_info.get("status")
+        if status not in STATUSES:
+            raise RunError(f"status.json: unknown status {str(status)[:40]!r}")
+        if status == "running" and self.stale(folder, status_info):
+            status = "interrupted"
+            status_info = {**status_info, "reason": "its worker stopped answering (server restart or crash)"}
+        metrics = read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else {}
+        check_fields("metrics.json", metrics, numbers=("test_accuracy", "test_loss", "seconds", "steps",
+                                                        "images_per_second", "parameters", "test_images"),
+                     texts=("device", "precision"))
+        if status == "completed" and not (folder / "model.keras").is_file():
+            raise RunError(f"run {run_id} is marked completed but model.keras is missing")
+        return RunInfo(run_id, folder, status, config, metrics, status_info)
+
+    @staticmethod
+    def last_beat(folder: Path, status_info: dict) -> float:
+        """When the run's worker last showed a sign of life (heartbeat, else the status's time)."""
+        times = [status_info.get("updated") or 0.0]
+        try:
+            beat = json.loads((folder / "heartbeat").read_text()).get("time")
+            if is_number(beat):
+                times.append(beat)
+        except (OSError, ValueError, AttributeError, RecursionError):
+            pass
+        return max(times)
+
+    def stale(self, folder: Path, status_info: dict) -> bool:
+        return time.time() - self.last_beat(folder, status_info) > STALE_SECONDS
+
+    def list_runs(self) -> tuple[list[RunInfo], list[str]]:
+        """All valid runs, newest first, and one line per folder that was skipped and why."""
+        runs, problems = [], []
+        if not self.root.is_dir():
+            return runs, problems
+        for entry in sorted(self.root.iterdir(), reverse=True):
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_symlink() or not entry.is_dir():
+                    raise RunError("not a run folder" + (" (a symbolic link)" if entry.is_symlink() else ""))
+                runs.append(self.read(entry.name))
+            except RunError as error:
+                problems.append(f"{entry.name[:64]}: {error}")
+        return runs, problems
+
+    def read_history(self, run_id: str) -> list[dict]:
+        """The progress records, oldest first; a torn or malformed line is skipped."""
+        path = self.path(run_id) / "history.jsonl"
+        records = []
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            return records
+        for line in lines:
+            try:
+                value = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(value, dict) and is_number(value.get("step")):
+                records.append({key: (value.get(key) if is_number(value.get(key)) else None) for key in HISTORY_COLUMNS})
+        return records
+
+    def history_csv(self, run_id: str) -> bytes:
+        """The history as CSV, for download."""
+        lines = [",".join(HISTORY_COLUMNS)]
+        for record in self.read_history(run_id):
+            lines.append(",".join("" if record[key] is None else repr(record[key]) for key in HISTORY_COLUMNS))
+        return ("\n".join(lines) + "\n").encode()
+
+    def read_predictions(self, run_id: str) -> np.ndarray | None:
+        path = self.path(run_id) / "predictions.npy"
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_size <= 2**20:
+                predictions = np.load(path, allow_pickle=False)
+                # Only what the worker writes: one class index (0-9) per test image.
+                if (isinstance(predictions, np.ndarray) and predictions.ndim == 1
+                        and np.issubdtype(predictions.dtype, np.integer) and predictions.size
+                        and predictions.min() >= 0 and predictions.max() < 10):
+                    return predictions
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            pass
+        return None
+
+    def is_owner(self, run_id: str, token: str | None) -> bool:
+        """Whether ``token`` launched this run."""
+        try:
+            recorded = read_json(self.path(run_id) / "config.json").get("owner")
+        except RunError:
+            return False
+        return bool(token) and isinstance(recorded, str) and secrets.compare_digest(recorded, owner_hash(token))
+
+    def clean_debris(self, run_id: str) -> None:
+        """Remove temporary files an interrupted save left behind (older than TEMPORARY_AGE)."""
+        now = time.time()
+        for entry in self.path(run_id).iterdir():
+            if entry.name.startswith(".") and entry.is_file() and now - entry.stat().st_mtime > TEMPORARY_AGE:
+                entry.unlink(missing_ok=True)
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run folder (never through a symlink); RunError if it cannot be removed."""
+        folder = self.path(run_id)
+        if not folder.is_dir():
+            raise RunError(f"there is no run {run_id}")
+        try:
+            shutil.rmtree(folder)
+        except OSError as error:
+            raise RunError(f"run {run_id} could not be deleted ({error.strerror})") from None
+

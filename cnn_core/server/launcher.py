@@ -1,0 +1,316 @@
+"""The web server's training queue: run folders in, worker processes out. Never imports TensorFlow.
+
+    launcher = Launcher(RunStore(), max_running=1)
+    run_id = launcher.submit(model_config, train_config, owner=token)   # LaunchRefused if over a limit
+    launcher.stop(run_id, owner=token)                                  # PermissionError if not theirs
+
+The queue is the run folders themselves: a submitted run is a folder with status "queued", and a
+monitor thread starts the oldest one as ``python -m cnn_core.worker RUN_ID`` (at a lower CPU
+priority) whenever fewer than ``max_running`` runs are training. So queued runs survive a server
+restart (the next server starts them), and a run launched from the command line into the same
+folder counts against the same limit. The monitor also notices a worker that died (kill -9, out of
+memory, a crash) within a second and marks its run failed with the reason, and kills a worker that
+does not answer a stop request.
+
+Limits, each with a message that says what to do: one waiting run per visitor, ``max_waiting`` in
+all, ``max_runs`` saved runs on disk. Only the visitor who launched a run (its owner token) or a
+presenter may stop or delete it.
+
+Two servers may share one runs folder: each decides what to start, and starts it, holding an
+exclusive lock on ``.launcher.lock`` in the folder, so a queued run gets one worker, never two.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no cross-process lock; run one server per runs folder there.
+    fcntl = None
+
+from cnn_core.common.config import ModelConfig, TrainConfig
+from cnn_core.common.runs import ACTIVE, RunError, RunInfo, RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+POLL_SECONDS = 0.5        # how often the monitor reaps, starts and enforces stops
+STOP_ACK_SECONDS = 3.0    # a worker that has not acknowledged a stop by then is killed
+STOP_SAVE_SECONDS = 90.0  # one that acknowledged gets this long to save what it learned
+WORKER_NICE = 10
+
+
+class LaunchRefused(Exception):
+    """A submit over a limit; the message is for the visitor."""
+
+
+@dataclass
+class Worker:
+    """A worker process this server started."""
+
+    run_id: str
+    process: subprocess.Popen
+    stop_asked: float | None = None
+    hung: bool = False              # its heartbeat went stale while the process lived on
+
+
+def worker_environment() -> dict:
+    """The server's environment, with glibc held to two malloc arenas: TensorFlow's many threads
+    otherwise each grow one, which raises a worker's peak memory (``benchmarks/worker_memory.py``)."""
+    return {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def death_reason(returncode: int) -> str:
+    if returncode < 0:
+        hint = " (out of memory, or killed by hand)" if -returncode == signal.SIGKILL else ""
+        return f"the worker was killed by signal {-returncode} ({signal_name(-returncode)}){hint}"
+    return f"the worker exited with code {returncode} before finishing"
+
+
+@contextlib.contextmanager
+def folder_lock(root: Path):
+    """Held by one process at a time (an flock on ``root/.launcher.lock``; the kernel drops it if
+    the holder dies), so that two servers on one runs folder take turns to start workers."""
+    if fcntl is None:
+        yield
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".launcher.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Launcher:
+    """Runs queued run folders in worker processes, at most ``max_running`` at once."""
+
+    def __init__(self, store: RunStore | None = None, max_running: int = 1, max_waiting: int = 5,
+                 max_runs: int = 100, nice: int = WORKER_NICE, monitor: bool = True):
+        if max_running < 1:
+            raise ValueError(f"max_running must be at least 1, got {max_running}")
+        self.store = store or RunStore()
+        self.max_running, self.max_waiting, self.max_runs, self.nice = max_running, max_waiting, max_runs, nice
+        self._workers: dict[str, Worker] = {}
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        self._clean_all_debris()
+        if monitor:
+            threading.Thread(target=self._monitor, name="launcher", daemon=True).start()
+
+    def _clean_all_debris(self) -> None:
+        """Remove what interrupted saves left in finished runs (a server restart is when they are found)."""
+        for run in self.store.list_runs()[0]:
+            if run.status not in ACTIVE:
+                try:
+                    self.store.clean_debris(run.run_id)
+                except (OSError, RunError):
+                    pass
+
+    # What visitors do.
+    def submit(self, model_config: ModelConfig, train_config: TrainConfig, owner: str | None = None) -> str:
+        """Queue a run (a folder with status "queued") and start it if a slot is free."""
+        with self._lock:
+            with folder_lock(self.store.root):  # The limits hold with two servers on one folder too.
+                runs, _ = self.store.list_runs()
+                queued = [run for run in runs if run.status == "queued"]
+                if owner and any(self.store.is_owner(run.run_id, owner) for run in queued):
+                    raise LaunchRefused("You already have a run waiting in the queue; it starts when the one "
+                                        "ahead of it ends. Stop it first to launch a different one.")
+                if len(queued) >= self.max_waiting:
+                    raise LaunchRefused(f"The queue is full ({len(queued)} runs waiting). Try again when one "
+                                        "has started, or watch the runs already training.")
+                if len(runs) >= self.max_runs:
+                    raise LaunchRefused(f"This server keeps at most {self.max_runs} saved runs and has "
+                                        f"{len(runs)}. Delete runs you no longer need, then launch again.")
+                config = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+                run_id = self.store.create(config, owner=owner)
+            self.tick()  # Takes the folder lock itself (an flock is not re-entrant across opens).
+            return run_id
+
+    def may_manage(self, run_id: str, owner: str | None, presenter: bool = False) -> bool:
+        return presenter or self.store.is_owner(run_id, owner)
+
+    def stop(self, run_id: str, owner: str | None = None, presenter: bool = False) -> None:
+        """Stop a training run, or take a queued one out of the queue."""
+        if not self.may_manage(run_id, owner, presenter):
+            raise PermissionError("Only the visitor who launched this run, or the presenter, can stop it.")
+        with self._lock:
+            info = self.store.read(run_id)
+            worker = self._workers.get(run_id)
+            if info.status == "queued" and worker is None:
+                self.store.write_status(run_id, "stopped", reason="removed from the queue before it started")
+                return
+            # A worker of ours that went silent reads "interrupted" but still holds its slot: stop it too.
+            if info.status not in ACTIVE and (worker is None or worker.process.poll() is not None):
+                return
+            self.store.request_stop(run_id)
+            if worker is not None and worker.stop_asked is None:
+                worker.stop_asked = time.time()
+                worker.process.send_signal(signal.SIGTERM)
+
+    def delete(self, run_id: str, owner: str | None = None, presenter: bool = False) -> None:
+        """Delete a finished run's folder."""
+        self.store.read(run_id)  # RunError "there is no run ..." when another tab deleted it already.
+        if not self.may_manage(run_id, owner, presenter):
+            raise PermissionError("Only the visitor who launched this run, or the presenter, can delete it.")
+        with self._lock:
+            if self.store.read(run_id).status in ACTIVE:
+                raise RunError("Stop this run before deleting it.")
+            self.store.delete(run_id)
+
+    # What the pages read.
+    def queue(self, runs: list[RunInfo] | None = None) -> list[RunInfo]:
+        """The waiting runs (of ``runs``, or of the folder now), first in line first."""
+        runs = self.store.list_runs()[0] if runs is None else runs
+        waiting = [run for run in runs if run.status == "queued" and run.run_id not in self._workers]
+        return sorted(waiting, key=lambda run: run.status_info.get("queued_at") or 0.0)
+
+    def running(self, runs: list[RunInfo] | None = None) -> list[RunInfo]:
+        """Runs training now (of ``runs``, or of the folder now), by our workers or any other live worker."""
+        runs = self.store.list_runs()[0] if runs is None else runs
+        return [run for run in runs if run.status == "running" or run.run_id in self._workers]
+
+    def ahead_of(self, run_id: str) -> int:
+        """How many runs will start before this queued one (0 when it is next)."""
+        order = [run.run_id for run in self.queue()]
+        return order.index(run_id) if run_id in order else 0
+
+    # The monitor.
+    def tick(self) -> None:
+        """Reap finished workers, enforce stops, start queued runs while slots are free."""
+        with self._lock:
+            self._reap()
+            self._vouch_for_children()
+            self._end_hung_workers()
+            self._enforce_stops()
+            # Another server on this folder decides under the same lock, and a started run reads
+            # "running" before the lock is released, so it is never started twice.
+            with folder_lock(self.store.root):
+                runs, _ = self.store.list_runs()  # Once per tick, after the steps above changed statuses.
+                busy = len(self._workers) + sum(1 for run in self.running(runs) if run.run_id not in self._workers)
+                for run in self.queue(runs)[:max(0, self.max_running - busy)]:
+                    self._start(run.run_id)
+
+    def _start(self, run_id: str) -> None:
+        command = [sys.executable, "-m", "cnn_core.worker", run_id, "--runs-dir", str(self.store.root.resolve()),
+                   "--nice", str(self.nice)]
+        log = open(self.store.path(run_id) / "worker.log", "ab")
+        try:
+            process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       start_new_session=True, env=worker_environment())
+        except OSError as error:
+            self.store.write_status(run_id, "failed", reason=f"could not start a worker ({error.strerror})")
+            return
+        finally:
+            log.close()
+        self._workers[run_id] = Worker(run_id, process)
+        # The worker's pid, never the server's: whatever reads status.json must not signal the server.
+        self.store.write_status(run_id, "running", reason="starting a worker", pid=process.pid)
+
+    def _reap(self) -> None:
+        for run_id, worker in list(self._workers.items()):
+            returncode = worker.process.poll()
+            if returncode is None:
+                continue
+            del self._workers[run_id]
+            try:
+                info = self.store.read(run_id)
+                self.store.clean_debris(run_id)
+            except (RunError, OSError):
+                continue  # Deleted or broken: nothing to mark.
+            if info.status in ACTIVE or info.status == "interrupted":
+                if worker.hung:
+                    self.store.write_status(run_id, "failed", reason="the worker stopped answering and was ended",
+                                            returncode=returncode)
+                elif worker.stop_asked is not None:
+                    self.store.write_status(run_id, "stopped", reason="killed after it did not stop in time",
+                                            returncode=returncode)
+                else:
+                    self.store.write_status(run_id, "failed", reason=death_reason(returncode), returncode=returncode)
+
+    def _vouch_for_children(self) -> None:
+        """Beat for a live worker of ours that has not beaten itself yet (it is still importing TensorFlow).
+
+        Our own child cannot be a reused PID: ``poll()`` says whether it is alive. A worker that has
+        started beating is left to do so, so that a hung one still goes stale.
+        """
+        for run_id, worker in self._workers.items():
+            if worker.process.poll() is None and not (self.store.path(run_id) / "heartbeat").exists():
+                self.store.write_status(run_id, "running", reason="starting: loading TensorFlow and the data",
+                                        pid=worker.process.pid)  # The worker's pid, never the server's.
+
+    def _end_hung_workers(self) -> None:
+        """A live worker of ours whose heartbeat went stale is hung: ask it to stop, then kill it (see _enforce_stops)."""
+        for run_id, worker in self._workers.items():
+            if worker.stop_asked is not None or worker.process.poll() is not None:
+                continue
+            try:
+                stale = self.store.read(run_id).status == "interrupted"
+            except RunError:
+                stale = False
+            if stale:
+                worker.stop_asked, worker.hung = time.time(), True
+                worker.process.send_signal(signal.SIGTERM)
+
+    def _enforce_stops(self) -> None:
+        now = time.time()
+        for worker in self._workers.values():
+            if worker.stop_asked is None or worker.process.poll() is not None:
+                continue
+            acknowledged = self._acknowledged(worker.run_id)
+            limit = STOP_SAVE_SECONDS if acknowledged else STOP_ACK_SECONDS
+            if now - worker.stop_asked > limit:
+                worker.process.kill()
+
+    def _acknowledged(self, run_id: str) -> bool:
+        import json
+
+        try:
+            return bool(json.loads((self.store.path(run_id) / "heartbeat").read_text()).get("stopping"))
+        except (OSError, ValueError, AttributeError, RunError):
+            return False
+
+    def _monitor(self) -> None:
+        while not self._closed.wait(POLL_SECONDS):
+            try:
+                self.tick()
+            except Exception as error:  # The monitor must outlive any one bad folder.
+                print(f"launcher: {type(error).__name__}: {error}", file=sys.stderr)
+
+    def close(self, stop_workers: bool = True) -> None:
+        """End the monitor (tests); optionally kill this launcher's workers."""
+        self._closed.set()
+        if stop_workers:
+            with self._lock:
+                for worker in self._workers.values():
+                    if worker.process.poll() is None:
+                        worker.process.kill()
+                        worker.process.wait(10)
+                self._reap()
+
+
+def launcher_from_environment(store: RunStore | None = None) -> Launcher:
+    """A Launcher with limits from $CNN_MAX_JOBS, $CNN_MAX_WAITING and $CNN_MAX_RUNS."""
+    def number(name: str, default: int) -> int:
+        try:
+            return max(1, int(os.environ.get(name, default)))
+        except ValueError:
+            return default
+
+    return Launcher(store, max_running=number("CNN_MAX_JOBS", 1), max_waiting=number("CNN_MAX_WAITING", 5),
+                    max_runs=number("CNN_MAX_RUNS", 100))
