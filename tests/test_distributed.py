@@ -54,6 +54,7 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 @pytest.mark.multiworker
 @needs_data
 def test_two_local_workers_train_together_and_the_chief_saves_the_run(tmp_path):

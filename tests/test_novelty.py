@@ -37,6 +37,7 @@ def test_fit_weights_separates_separable_signals():
     assert np.mean(novelty.scores(others, calibration) < 0) > 0.95
 
 
+@pytest.mark.slow
 def test_calibrated_signal_meets_the_bars_on_unseen_data(shipped, mnist):
     """At most 2% of real test digits flagged, at least 80% of generated non-digits (a seed never fitted on)."""
     index = neighbours.build_index(shipped.embeddings, mnist.train_images, mnist.train_labels)

@@ -345,6 +345,7 @@ def test_delete_of_a_missing_run_says_so(run_store):
         run_store.read("nope")
 
 
+@pytest.mark.slow
 def test_killed_mid_save_never_leaves_a_half_written_run(run_store):
     run_id = run_store.create(CONFIG)
     save_model(run_store, run_id, tiny_model())

@@ -8,7 +8,7 @@
     pairing_figure(first_kernels, second_kernels, pairing)
     options_figure(question)                    # the quiz's three candidate outputs
 
-Built from plain dicts (``go.Figure(dict)``), as ``plots.predict`` does, so each costs milliseconds.
+Built from plain dicts (``go.Figure(dict)``), as ``plots.predict`` does, so Plotly validates each once.
 """
 from __future__ import annotations
 

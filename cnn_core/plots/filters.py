@@ -79,8 +79,8 @@ def _picture_layout(shape: tuple[int, int], title: str, height: int | None, widt
 def _tile_titles(titles, origins, width) -> list[dict]:
     """Small labels in the empty rows above each tile (kernel number, match name...).
 
-    Returned as plain dicts for the layout: set all at once they take milliseconds, whereas
-    ``add_annotation`` one by one re-validates the layout each time (half a second for 64).
+    Returned as plain dicts for the layout and set all at once: ``add_annotation`` one by one
+    re-validates the whole layout each time, which grows with the square of the tile count.
     """
     return [dict(x=left + (width - 1) / 2, y=top - 0.5, text=text, showarrow=False, yanchor="bottom",
                  font=dict(size=10), xref="x", yref="y") for text, (top, left) in zip(titles, origins)]

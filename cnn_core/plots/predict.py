@@ -1,8 +1,8 @@
 """Plotly figures for the Predict page: class probabilities as bars, a 28x28 digit as pixels.
 
 Pure functions of NumPy arrays; nothing here knows about Streamlit. Figures are built from plain
-dicts with ``go.Figure(dict)`` so each costs a few milliseconds: the page redraws them after every
-pen stroke, and the whole answer has to arrive well under half a second.
+dicts with ``go.Figure(dict)``, which Plotly validates once: the page redraws them after every pen
+stroke (``benchmarks/experiments_latency.py`` and ``benchmarks/server.py`` time the answer).
 
     probability_figure(prediction.probabilities, prediction.class_names, true_label=7)
     digit_figure(image28)

@@ -83,7 +83,7 @@ def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig
     to_batch = lambda index: (tf.cast(tf.gather(images, index), tf.float32)[..., None] / 255.0,
                               tf.gather(labels, index))
     # Fixed parallelism instead of AUTOTUNE: tf.data's autotuning thread made destroying the
-    # iterator after the last step wait 10-15 s (seen with py-spy), and a gather of a few
+    # iterator after the last step wait for seconds (seen with py-spy), and a gather of a few
     # hundred images needs no tuning.
     options = tf.data.Options()
     options.autotune.enabled = False
