@@ -35,15 +35,30 @@ def status_of(runs_dir, run_id: str) -> str:
     return RunStore(runs_dir).read(run_id).status
 
 
-def busy_slot(runs_dir) -> str:
-    """A run another worker is training (a fresh heartbeat): the launcher's one slot is taken."""
+@pytest.fixture
+def busy_slot(runs_dir):
+    """A run another worker is training, beating for as long as the test lasts: the launcher's one slot
+    stays taken however slowly a loaded machine runs the test."""
+    import threading
+
     from cnn_core.common.runs import RunStore
 
     store = RunStore(runs_dir)
     run_id = store.create({"model": ModelConfig().to_dict(), "train": TrainConfig().to_dict()}, owner="someone else")
     store.write_status(run_id, "running")
-    store.beat(run_id, step=1)
-    return run_id
+    done = threading.Event()
+
+    def beat():
+        while True:
+            store.beat(run_id, step=1)
+            if done.wait(0.5):
+                return
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    yield run_id
+    done.set()
+    beating.join(5)
 
 
 def test_the_page_renders_with_the_seed_defaults(runs_dir):
@@ -91,8 +106,8 @@ def test_the_form_queues_a_tiny_run_a_worker_trains_it_and_the_page_shows_its_re
     assert len(app.get("plotly_chart")) >= 3  # loss, accuracy, confusion matrix, mistakes
 
 
-def test_a_visitor_waits_behind_the_running_run_and_may_queue_only_one(runs_dir):
-    running = busy_slot(runs_dir)
+def test_a_visitor_waits_behind_the_running_run_and_may_queue_only_one(runs_dir, busy_slot):
+    running = busy_slot
     app = train_page()
     fill(app, conv_channels="4, 8", **TINY)
     app.button(key="train_launch").click().run()
@@ -105,8 +120,8 @@ def test_a_visitor_waits_behind_the_running_run_and_may_queue_only_one(runs_dir)
     assert len(folders(runs_dir)) == 2  # the refused launch made no folder
 
 
-def test_only_the_owner_sees_stop_and_stop_takes_a_queued_run_out(runs_dir):
-    running = busy_slot(runs_dir)
+def test_only_the_owner_sees_stop_and_stop_takes_a_queued_run_out(runs_dir, busy_slot):
+    running = busy_slot
     owner = train_page()
     fill(owner, conv_channels="4, 8", **TINY)
     owner.button(key="train_launch").click().run()
@@ -118,9 +133,9 @@ def test_only_the_owner_sees_stop_and_stop_takes_a_queued_run_out(runs_dir):
     assert status_of(runs_dir, queued) == "stopped"
 
 
-def test_the_presenter_password_lets_a_visitor_manage_every_run(runs_dir, monkeypatch):
+def test_the_presenter_password_lets_a_visitor_manage_every_run(runs_dir, busy_slot, monkeypatch):
     monkeypatch.setenv("CNN_PRESENTER_PASSWORD", "s3cret demo")
-    running = busy_slot(runs_dir)
+    running = busy_slot
     app = train_page({"run": running})
     app.text_input(key="presenter_password_input").input("wrong").run()
     assert any("not the presenter password" in e.value for e in app.error)
