@@ -16,7 +16,7 @@ from cnn_core.experiments import ablation, artifacts, neighbours, novelty, occlu
 from cnn_core.plots import experiments as plots
 from cnn_core.plots.predict import digit_figure, probability_figure
 from pages.shared import (PLOT_CONFIG, current_digit, dataset_or_stop, digit_verdict, ensure_app_navigation,
-                          file_version, model_json, model_reference, pick_model, test_floats)
+                          file_version, model_json, model_reference, pick_model, test_floats, wait_for_analysis)
 FILLS = {"Black (erase the ink)": 0.0, "Grey (the classic patch)": 0.5}
 
 
@@ -70,7 +70,8 @@ def seen_view(choice, served, image: np.ndarray, dataset) -> None:
     folder = choice.folder
     reference, calibration = model_reference(folder, dataset), model_json(folder, novelty.NOVELTY_FILE)
     if reference is None:
-        st.info("This model has no neighbours.npz yet; the worker writes it when it saves the model.")
+        if not wait_for_analysis(choice, "The nearest training digits"):
+            st.info("This model has no neighbours.npz, so its nearest training digits cannot be shown.")
         return
     found = neighbours.nearest(reference.index, served.embeddings(image[None])[0], count=8)
     st.plotly_chart(plots.neighbours_figure(dataset.train_images[found.indices], found.labels, found.similarities),
@@ -87,7 +88,8 @@ def seen_view(choice, served, image: np.ndarray, dataset) -> None:
 
 
 @st.fragment
-def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
+def ablation_view(choice, served, image: np.ndarray, dataset) -> None:
+    folder = choice.folder
     st.markdown("**Switch filters off.** Pick filters to silence; the model runs again on "
                 f"{ablation.ABLATION_IMAGES:,} test digits and on this one. Look at how little most single "
                 "filters matter, and at the few that do: the ranking below lists them.")
@@ -114,8 +116,8 @@ def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
     if ranking:
         st.markdown(f"Filters by the accuracy lost without each one alone ({ranking['images']:,} test digits):")
         st.plotly_chart(plots.ranking_figure(ranking, top=15), key="experiments_ranking", config=PLOT_CONFIG)
-    else:
-        st.caption("No filter ranking for this model yet: the worker writes ablation.json when it saves the model.")
+    elif not wait_for_analysis(choice, "The ranking of every filter"):
+        st.caption("This model has no filter ranking (ablation.json).")
 
 
 def main() -> None:
@@ -140,7 +142,7 @@ def main() -> None:
     with tabs[2]:
         seen_view(choice, served, image, dataset)
     with tabs[3]:
-        ablation_view(served, image, choice.folder, dataset)
+        ablation_view(choice, served, image, dataset)
 
 
 main()

@@ -19,8 +19,8 @@ from cnn_core.plots.filters import image_figure
 from cnn_core.plots.predict import digit_figure
 from cnn_core.plots.runs import overlay_figure
 from cnn_core.server.catalogue import model_choices
-from pages.shared import (PLOT_CONFIG, current_digit, dataset_or_stop, ensure_app_navigation, model_json,
-                          model_version, pick_model, run_store, test_floats)
+from pages.shared import (PLOT_CONFIG, analysis_state, current_digit, dataset_or_stop, ensure_app_navigation,
+                          model_json, model_version, pick_model, run_store, test_floats)
 
 FALLBACK_IMAGES = 1000  # test digits for a model without robustness.json
 QUIZ_SEED = "lessons_quiz_seed"
@@ -32,10 +32,14 @@ def robustness_of(key: str, version: float, _served, _images, _labels) -> dict:
 
 
 def side_numbers(choice, served, dataset) -> dict:
-    """The model's robustness.json, or the same numbers measured now on fewer digits."""
+    """The model's robustness.json, or the same numbers measured now on fewer digits (while a run's are
+    still being prepared, or for a model without them)."""
     stored = model_json(choice.folder, artifacts.ROBUSTNESS_FILE)
     if stored:
         return stored
+    if analysis_state(choice) in ("queued", "running"):
+        st.caption(f"{choice.label}: measured here on {FALLBACK_IMAGES:,} test digits until its own experiment "
+                   "files are ready.")
     images, labels = test_floats(dataset.name, FALLBACK_IMAGES, dataset)
     return robustness_of(choice.key, model_version(choice), served, images, labels)
 

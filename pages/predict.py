@@ -22,7 +22,7 @@ from cnn_core.server.serving import Prediction, ServedModel
 from pages import keys
 from pages.keys import ANY_CLASS, DRAWN_IMAGE, PREDICT_SAMPLE_CLASS
 from pages.keys import PREDICT_SAMPLE as SAMPLE
-from pages.shared import PLOT_CONFIG, digit_verdict, ensure_app_navigation, pick_model
+from pages.shared import PLOT_CONFIG, analysis_state, digit_verdict, ensure_app_navigation, pick_model
 
 CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
 CANVAS_KEY = "predict_canvas"     # The canvas's widget key is this plus its generation number.
@@ -100,8 +100,11 @@ def novelty_note(choice, served: ServedModel, image28: np.ndarray) -> None:
         verdict = digit_verdict(choice, served, image28, load_dataset("mnist"))
     except DataError:
         return
-    if verdict is None:
-        return  # This model has no calibration files (a run still being analysed, say).
+    if verdict is None:  # No calibration files: a run still being analysed, or an older one.
+        if analysis_state(choice) in ("queued", "running"):
+            st.caption("Whether this looks like a digit to the model is known once its experiment files are "
+                       "ready (a background process computes them after training).")
+        return
     if verdict.looks_like_digit:
         st.caption(f"It looks like a digit to this model (familiarity {verdict.score:.2f}; real digits score "
                    f"above {verdict.threshold:.2f}).")

@@ -187,6 +187,33 @@ def pick_model(label: str = "Model", widget_key: str = "model_picker", choices: 
         st.stop()
 
 
+def analysis_state(choice: ModelChoice) -> str:
+    """Where a run's experiment files stand: "queued" or "running" while a process computes them,
+    "completed" or "failed" after, "" for a model without the record (shipped models, older runs)."""
+    if choice.folder is None:
+        return ""
+    try:
+        return str(RunStore(choice.folder.parent).read_analysis(choice.folder.name).get("status", ""))
+    except (RunError, OSError):
+        return ""
+
+
+def _rerun_when_ready(choice: ModelChoice) -> None:
+    if analysis_state(choice) not in ("queued", "running"):
+        st.rerun(scope="app")
+
+
+def wait_for_analysis(choice: ModelChoice, what: str) -> bool:
+    """True while the chosen run's experiment files are being prepared: says so, and redraws the page
+    once they are there. False when there is nothing to wait for (they exist, or never will)."""
+    if analysis_state(choice) not in ("queued", "running"):
+        return False
+    st.info(f"{what} for this run {'are' if what.endswith('s') else 'is'} being prepared: a background process "
+            "computes them once training has ended. This view fills in by itself when they are ready.")
+    st.fragment(run_every=3)(_rerun_when_ready)(choice)
+    return True
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def _json(folder: str, name: str, version: float) -> dict | None:
     return artifacts.read_json(Path(folder), name)

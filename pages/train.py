@@ -78,6 +78,11 @@ def config_form() -> None:
             choose("schedule")
             st.number_input(LABELS["warmup_fraction"], step=0.05, format="%.2f", key=key("warmup_fraction"),
                             width=FIELD_WIDTH, help="Share of the iterations spent warming up (warm-up schedule only).")
+            st.number_input(LABELS["beta_1"], step=0.05, format="%.2f", key=key("beta_1"), width=FIELD_WIDTH,
+                            help="Adam's momentum (SGD's too): how much of the last steps' direction each step keeps.")
+            st.number_input(LABELS["label_smoothing"], step=0.05, format="%.2f", key=key("label_smoothing"),
+                            width=FIELD_WIDTH, help="0 trains on hard labels; 0.1 asks for 90% on the right class.")
+            choose("init")
             for field in ("eval_every", "eval_images"):
                 st.number_input(LABELS[field], step=1, key=key(field), width=FIELD_WIDTH)
             choose("device")

@@ -127,6 +127,13 @@ def test_a_submitted_run_completes_in_a_worker(launchers, run_store):
     assert ServedModel(folder).probabilities(np.zeros((2, 28, 28))).shape == (2, 10)
     wait_for(lambda: run_id not in launcher._workers, "the worker to exit and be reaped", folder)
     assert launcher.running() == [] and launcher.queue() == []
+    # The experiment files come from a process of their own, after the worker has freed its slot.
+    wait_for(lambda: run_store.read_analysis(run_id).get("status") in ("completed", "failed"),
+             "the run's analysis to finish", folder)
+    assert run_store.read_analysis(run_id)["status"] == "completed", (folder / "analysis.log").read_text()[-2000:]
+    for name in ("neighbours.npz", "novelty.json", "ablation.json", "robustness.json"):
+        assert (folder / name).is_file(), name
+    assert "analysis" not in (folder / "worker.log").read_text()  # none of it ran in the worker
 
 
 @pytest.mark.slow

@@ -35,6 +35,8 @@ def test_training_summary_uses_human_names():
     assert training_summary({"train": PRESETS["fast"].to_dict()}) == "Adam 4e-3 warm-up+cosine, 2,000 steps x 50"
     assert training_summary({"train": PRESETS["seed"].to_dict()}) == "Adam 1e-4 constant, 2,500 steps x 50"
     assert training_summary({"train": {"iterations": -1}}) == "unreadable training config"
+    recipe = TrainConfig(batch_size=256, learning_rate=5e-3, beta_1=0.8, label_smoothing=0.1, init="he")
+    assert training_summary({"train": recipe.to_dict()}) == "Adam 5e-3 constant, β1 0.8, smoothing 0.1, He init, 2,500 steps x 256"
 
 
 def test_runs_are_named_by_preset_network_dataset_accuracy_and_time():

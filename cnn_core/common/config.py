@@ -169,6 +169,10 @@ class TrainConfig(FromDict):
                                     # "multi-worker" (the machines in $TF_CONFIG)
     precision: str = "float32"      # "float32", "mixed_bfloat16", "mixed_float16", or "auto" (16 bits
                                     # where the hardware has them natively, else float32)
+    beta_1: float = 0.9             # Adam's first-moment decay, and SGD's momentum
+    label_smoothing: float = 0.0    # share of each label's target spread over the other classes
+    init: str = "seed"              # "seed": every weight and bias ~ N(0, the model's init_stddev);
+                                    # "he": He-normal kernels (scaled by fan-in) and zero biases
 
     def __post_init__(self):
         validate_train_config(self)
@@ -181,10 +185,11 @@ def validate_train_config(config: TrainConfig) -> None:
     rate = config.learning_rate
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0 < rate <= 1) or not math.isfinite(rate):
         raise ConfigError("learning_rate", f"learning_rate must be a number in (0, 1], got {rate!r}")
-    fraction = config.warmup_fraction
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-        raise ConfigError("warmup_fraction", f"warmup_fraction must be in [0, 1), got {fraction!r}")
-    for name in ("dataset", "optimizer", "schedule", "device", "strategy", "precision"):
+    for name, high in (("warmup_fraction", 1.0), ("beta_1", 1.0), ("label_smoothing", 0.5)):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < high:
+            raise ConfigError(name, f"{name} must be a number in [0, {high:g}), got {value!r}")
+    for name in ("dataset", "optimizer", "schedule", "device", "strategy", "precision", "init"):
         check_choice(name, getattr(config, name))
     if 0 < config.train_images < config.batch_size:
         raise ConfigError(("train_images", "batch_size"),

@@ -11,6 +11,11 @@ which only reads it (and asks a worker to stop by leaving a ``stop`` file):
     predictions.npy  the model's answer for every test image (uint8)
     model.keras      the trained Keras model (downloads, the command line)
     weights.npz, model.tflite   what the server serves (see cnn_core.worker.export)
+    filter_history.npz          conv1 as it formed (see cnn_core.common.snapshots)
+    analysis.json    the experiment files' state: queued (the worker is done with the run), running,
+                     completed or failed, written by ``python -m cnn_core.experiments.artifacts``,
+                     a light LiteRT process the launcher starts once the worker has exited
+    neighbours.npz, novelty.json, ablation.json, robustness.json   the experiment files
     stop             present when someone asked the run to stop
 
 Whole-file writes are atomic (a temporary file in the same folder, fsynced, then renamed), so a
@@ -43,6 +48,8 @@ from cnn_core.common.config import HISTORY_COLUMNS, ModelConfig, TrainConfig
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 ACTIVE = ("queued", "running")
+ANALYSIS_FILE = "analysis.json"
+ANALYSIS_STATES = ("queued", "running", "completed", "failed")
 SERVING_FILES = ("model.tflite", "weights.npz")  # what a model folder needs for anything to serve it
 HEARTBEAT_SECONDS = 0.5
 STALE_SECONDS = 10.0              # a running run silent this long reads as interrupted
@@ -249,6 +256,24 @@ class RunStore:
     def request_stop(self, run_id: str) -> None:
         """Leave a ``stop`` file: a worker, wherever it runs, checks for it several times a second."""
         atomic_write_bytes(self.path(run_id) / "stop", str(time.time()).encode())
+
+    def write_analysis(self, run_id: str, state: str, **details) -> None:
+        """Where the run's experiment files stand (see ANALYSIS_FILE above)."""
+        assert state in ANALYSIS_STATES, state
+        record = {"status": state, "updated": time.time(), "pid": os.getpid(), "host": socket.gethostname(), **details}
+        atomic_write_json(self.path(run_id) / ANALYSIS_FILE, record)
+
+    def read_analysis(self, run_id: str) -> dict:
+        """The run's analysis.json, type-checked; {} when there is none (a run from before, or not MNIST)."""
+        path = self.path(run_id) / ANALYSIS_FILE
+        if not path.is_file():
+            return {}
+        try:
+            record = read_json(path)
+            check_fields(ANALYSIS_FILE, record, numbers=("updated", "pid", "seconds"), texts=("reason", "host"))
+        except RunError:
+            return {}
+        return record if record.get("status") in ANALYSIS_STATES else {}
 
     def stop_requested(self, run_id: str) -> bool:
         return (self.path(run_id) / "stop").exists()

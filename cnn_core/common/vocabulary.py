@@ -36,6 +36,7 @@ NAMES: dict[str, dict[str, Name]] = {
     "device": {"auto": Name("Auto (GPU if any)", "auto"), "cpu": Name("CPU", "CPU"), "gpu": Name("GPU", "GPU")},
     "strategy": {"default": Name("One device", "one device"), "mirrored": Name("Mirrored over all GPUs", "mirrored"),
                  "multi-worker": Name("Multi-worker (machines in TF_CONFIG)", "multi-worker")},
+    "init": {"seed": Name("Normal, as the seed (std above)", "normal"), "he": Name("He normal, zero biases", "He")},
     # What a run trained in; every saved model is float32 whatever this says.
     "precision": {"auto": Name("Auto (by hardware)", "auto"), "float32": Name("32-bit float", "fp32"),
                   "mixed_bfloat16": Name("Mixed bfloat16", "bf16 mixed"),

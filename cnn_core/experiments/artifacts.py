@@ -1,4 +1,4 @@
-"""The per-model files the experiments read, written once by the worker after training.
+"""The per-model files the experiments read, written once a model is trained.
 
     neighbours.npz   first 10,000 training digits' penultimate embeddings (float16, L2-normalised)
     novelty.json     the "looks like a digit" calibration: weights, threshold, measured flag rates
@@ -6,8 +6,14 @@
     robustness.json  compare_side's numbers: parameters, test, shift and rotation accuracy
 
 ``write_artifacts`` takes the served model (``cnn_core.server.serving.ServedModel``, LiteRT), so the
-numbers are the ones the server will reproduce. Run it by hand for a model folder:
-``python -m cnn_core.experiments.artifacts models/seed-mnist``.
+numbers are the ones the server will reproduce. For a run, the launcher starts this module as a
+process of its own once the training worker has exited, at the lowest CPU priority, so the next
+run's training never waits for it; it records its progress in the run's ``analysis.json``:
+
+    python -m cnn_core.experiments.artifacts models/seed-mnist           # a model folder, by hand
+    python -m cnn_core.experiments.artifacts --run RUN_ID --runs-dir runs --robustness-images 2000
+
+No TensorFlow: LiteRT and NumPy only.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from cnn_core.experiments import ablation, compare, neighbours, novelty
 
 ABLATION_FILE = "ablation.json"
 ROBUSTNESS_FILE = "robustness.json"
+RUN_ROBUSTNESS_IMAGES = 2000  # test digits for a run's shift and rotation curves
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -32,8 +39,8 @@ def write_artifacts(served, dataset, folder: Path, write=_write_file, log=None,
                     robustness_images: int | None = None) -> dict:
     """Compute and write the four files into ``folder`` with ``write(path, bytes)``; returns the summaries.
 
-    ``robustness_images`` limits the shift and rotation curves to the first N test digits (the
-    worker uses 2,000 to keep a run's analysis under a minute; shipped models use all 10,000).
+    ``robustness_images`` limits the shift and rotation curves to the first N test digits (a run's
+    analysis uses RUN_ROBUSTNESS_IMAGES; shipped models use all 10,000).
     """
     folder, log = Path(folder), log or (lambda message: None)
     started = time.perf_counter()
@@ -89,21 +96,67 @@ def looks_like_digit(served, image28: np.ndarray, folder: Path, train_images: np
     return novelty.judge(served.embeddings(image), image, reference, calibration)[0].looks_like_digit
 
 
+def analyse_run(store, run_id: str, robustness_images: int = RUN_ROBUSTNESS_IMAGES, log=None) -> bool:
+    """Write a completed run's experiment files, keeping ``analysis.json`` up to date; whether it worked."""
+    import os
+
+    from cnn_core.common.data import load_dataset
+    from cnn_core.common.runs import atomic_write_bytes
+    from cnn_core.server.serving import ServedModel
+
+    started = time.time()
+    store.write_analysis(run_id, "running", started=started)
+    try:
+        # Every core it can get: the process runs at the lowest priority, so it only takes what the
+        # training of the next run leaves.
+        served = ServedModel(store.path(run_id), threads=os.cpu_count() or 1)
+        write_artifacts(served, load_dataset("mnist"), store.path(run_id), write=atomic_write_bytes, log=log,
+                        robustness_images=robustness_images)
+    except Exception as error:  # The run stays completed and usable; the pages say what is missing.
+        store.write_analysis(run_id, "failed", reason=f"{type(error).__name__}: {str(error)[:300]}",
+                             seconds=time.time() - started)
+        return False
+    store.write_analysis(run_id, "completed", seconds=time.time() - started)
+    return True
+
+
 def main(argv: list[str]) -> int:
-    """Write the artifacts for a model folder holding model.tflite and weights.npz (LiteRT, no TensorFlow)."""
+    """Write the artifacts for a model folder, or (``--run``) for a run and its analysis.json."""
+    import argparse
+    import os
+
     from cnn_core.common.data import DataError, load_dataset
+    from cnn_core.common.runs import RunError, RunStore
     from cnn_core.server.serving import ServedModel, ServingError
 
-    if len(argv) != 1 or not Path(argv[0]).is_dir():
-        print("usage: python -m cnn_core.experiments.artifacts MODEL_FOLDER (a folder holding model.tflite)", file=sys.stderr)
+    parser = argparse.ArgumentParser(prog="python -m cnn_core.experiments.artifacts",
+                                     description="Write a model's experiment files (LiteRT, no TensorFlow).")
+    parser.add_argument("folder", nargs="?", help="a model folder holding model.tflite and weights.npz")
+    parser.add_argument("--run", help="a run id: analyse it and record its progress in analysis.json")
+    parser.add_argument("--runs-dir", default=None, help="the runs folder (default: $CNN_RUNS_DIR or runs/)")
+    parser.add_argument("--robustness-images", type=int, default=RUN_ROBUSTNESS_IMAGES)
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by N")
+    args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    if args.run:
+        try:
+            store = RunStore(args.runs_dir)
+            store.read(args.run)
+        except RunError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0 if analyse_run(store, args.run, args.robustness_images, log) else 1
+    if not args.folder or not Path(args.folder).is_dir():
+        print("error: expected a model folder holding model.tflite (or --run RUN_ID)", file=sys.stderr)
         return 2
-    folder = Path(argv[0])
     try:
-        served, dataset = ServedModel(folder), load_dataset("mnist")
+        served, dataset = ServedModel(args.folder, threads=os.cpu_count() or 1), load_dataset("mnist")
     except (ServingError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_artifacts(served, dataset, folder, log=lambda message: print(message, file=sys.stderr))
+    write_artifacts(served, dataset, Path(args.folder), log=log)
     return 0
 
 

@@ -10,7 +10,8 @@ priority) whenever fewer than ``max_running`` runs are training. So queued runs 
 restart (the next server starts them), and a run launched from the command line into the same
 folder counts against the same limit. The monitor also notices a worker that died (kill -9, out of
 memory, a crash) within a second and marks its run failed with the reason, and kills a worker that
-does not answer a stop request.
+does not answer a stop request. Once a worker has exited, the experiment files of its run are
+computed by a lighter process beside the training slots (``cnn_core.server.analyses``).
 
 Limits, each with a message that says what to do: one waiting run per visitor, ``max_waiting`` in
 all, ``max_runs`` saved runs on disk. Only the visitor who launched a run (its owner token) or a
@@ -38,6 +39,7 @@ except ImportError:  # Windows: no cross-process lock; run one server per runs f
 
 from cnn_core.common.config import ModelConfig, TrainConfig
 from cnn_core.common.runs import ACTIVE, RunError, RunInfo, RunStore
+from cnn_core.server.analyses import Analyses
 
 ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.5        # how often the monitor reaps, starts and enforces stops
@@ -106,6 +108,7 @@ class Launcher:
         self.store = store or RunStore()
         self.max_running, self.max_waiting, self.max_runs, self.nice = max_running, max_waiting, max_runs, nice
         self._workers: dict[str, Worker] = {}
+        self.analyses = Analyses(self.store, worker_environment(), death_reason)
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._clean_all_debris()
@@ -205,6 +208,7 @@ class Launcher:
                 busy = len(self._workers) + sum(1 for run in self.running(runs) if run.run_id not in self._workers)
                 for run in self.queue(runs)[:max(0, self.max_running - busy)]:
                     self._start(run.run_id)
+                self.analyses.tick(runs)  # Experiment files of finished runs, beside the training slots.
 
     def _start(self, run_id: str) -> None:
         command = [sys.executable, "-m", "cnn_core.worker", run_id, "--runs-dir", str(self.store.root.resolve()),
@@ -302,6 +306,7 @@ class Launcher:
                         worker.process.kill()
                         worker.process.wait(10)
                 self._reap()
+                self.analyses.close()
 
 
 def launcher_from_environment(store: RunStore | None = None) -> Launcher:

@@ -39,8 +39,11 @@ def training_summary(config: dict) -> str:
     # Two significant figures, so 2.5e-3 does not read as 3e-3: '2.5e-3', '1e-4'.
     mantissa, exponent = f"{train.learning_rate:.1e}".split("e")
     rate = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return (f"{short_name('optimizer', train.optimizer)} {rate} "
-            f"{short_name('schedule', train.schedule)}, {train.iterations:,} steps x {train.batch_size}{images}")
+    extras = "".join([f", β1 {train.beta_1:g}" if train.beta_1 != 0.9 else "",
+                      f", smoothing {train.label_smoothing:g}" if train.label_smoothing else "",
+                      f", {short_name('init', train.init)} init" if train.init != "seed" else ""])
+    return (f"{short_name('optimizer', train.optimizer)} {rate} {short_name('schedule', train.schedule)}{extras}, "
+            f"{train.iterations:,} steps x {train.batch_size}{images}")
 
 
 def precision_name(precision) -> str | None:

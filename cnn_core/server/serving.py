@@ -86,11 +86,11 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
 class ServedModel:
     """A model folder behind LiteRT: predictions, embeddings, feature maps, kernels."""
 
-    def __init__(self, folder: Path | str, class_names: tuple[str, ...] | None = None):
+    def __init__(self, folder: Path | str, class_names: tuple[str, ...] | None = None, threads: int = 1):
         folder = Path(folder)
         weights = read_weights(folder / "weights.npz")
         check_size(folder / "model.tflite", MAX_MODEL_BYTES)
-        self._load((folder / "model.tflite").read_bytes(), weights, class_names)
+        self._load((folder / "model.tflite").read_bytes(), weights, class_names, threads)
         self.folder = folder
 
     @classmethod
@@ -102,13 +102,14 @@ class ServedModel:
         served.folder = None
         return served
 
-    def _load(self, model_bytes: bytes, weights: dict[str, np.ndarray], class_names) -> None:
+    def _load(self, model_bytes: bytes, weights: dict[str, np.ndarray], class_names, threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         self.class_names = tuple(class_names or DATASETS["mnist"])
         self.weights = weights
         try:
-            self._interpreter = Interpreter(model_content=model_bytes, num_threads=1)
+            # One thread in the web server: visitors are served side by side, each by its own thread.
+            self._interpreter = Interpreter(model_content=model_bytes, num_threads=threads)
             self._features = self._interpreter.get_signature_runner("features")
             self._classify = self._interpreter.get_signature_runner("classify")
         except (ValueError, RuntimeError) as error:

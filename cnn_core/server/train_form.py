@@ -26,9 +26,10 @@ LABELS = {
     "batch_size": "Batch size", "eval_every": "Test every", "eval_images": "Test images",
     "learning_rate": "Learning rate", "optimizer": "Optimizer", "schedule": "Schedule",
     "warmup_fraction": "Warm-up share", "device": "Device", "strategy": "Strategy", "precision": "Precision",
+    "beta_1": "Adam β1", "label_smoothing": "Label smoothing", "init": "Initialisation",
 }
 MESSAGE_WORDS = {"conv_blocks": "the number of blocks", "channels": "each block's channels"}
-FLOAT_FIELDS = ("init_stddev", "warmup_fraction")
+FLOAT_FIELDS = ("init_stddev", "warmup_fraction", "beta_1", "label_smoothing")
 
 
 def form_defaults(preset: str = "seed") -> dict:

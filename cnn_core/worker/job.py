@@ -54,6 +54,7 @@ class TrainingJob:
         self.status, self.reason, self.device = "queued", "", ""
         self.final_metrics: dict = {}
         self.model = None
+        self.on_completed = None  # called after the save, before the status says "completed"
         self._records: list[ProgressRecord] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -119,7 +120,7 @@ class TrainingJob:
         self.precision = resolve_precision(config.precision, self.device)
         with scope:
             with precision_policy(self.precision):  # Keras' policy, for this model only.
-                self.model = build_model(self.model_config, seed=config.seed)
+                self.model = build_model(self.model_config, seed=config.seed, init_scheme=config.init)
             compile_for_training(self.model, config)
             if self._stop.is_set():
                 self.model.stop_training = True
@@ -227,6 +228,8 @@ class TrainingJob:
                        lambda path, data: self.store.write_file(self.run_id, path.name, data))
         self.filter_history.save(self.store, self.run_id)
         stopped = self._stop.is_set() and self.final_metrics["steps"] < self.train_config.iterations
+        if not stopped and self.on_completed:
+            self.on_completed()
         self._finish("stopped" if stopped else "completed", "stopped by request" if stopped else "")
 
     def _finish(self, status: str, reason: str = "", trace: str = "") -> None:

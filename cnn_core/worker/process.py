@@ -6,7 +6,9 @@ It trains the run whose folder the launcher made (config.json, status "queued"),
 everything the pages show into that folder: the append-only history, a heartbeat twice a second,
 the final metrics, the Keras model and the LiteRT artifacts. It stops, saving what it has learned,
 when a ``stop`` file appears in the folder or on SIGTERM. The web server never imports TensorFlow:
-this process does, and gives every byte of memory (GPU memory too) back when it exits.
+this process does, and gives every byte of memory (GPU memory too) back when it exits. A completed
+MNIST run is left with ``analysis.json`` saying "queued": its experiment files are computed by a
+lighter process the launcher starts after this one exits, so the next run need not wait for them.
 
 Exit status: 0 when the run completed or was stopped, 1 when it failed, 2 for a bad run id.
 """
@@ -62,35 +64,20 @@ def train_run(store: RunStore, run_id: str) -> int:
     store.beat(run_id, step=0, stopping=False)
     heartbeat.start()
     try:
+        # Queued before the final status, so that no reader ever sees a completed run without it.
+        job.on_completed = lambda: queue_analysis(store, run_id, job.train_config.dataset)
         job.run()
-        if job.status == "completed":
-            analyse(store, run_id, job.train_config.dataset)
     finally:
         heartbeat.done.set()
     return 1 if job.status == "failed" else 0
 
 
-ANALYSIS_IMAGES = 2000  # test digits for a run's shift and rotation curves
-
-
-def analyse(store: RunStore, run_id: str, dataset_name: str) -> None:
-    """After a completed MNIST run: the files the Experiments and Lessons pages read (nearest training
-    digits, the "looks like a digit" calibration, the filter ranking, robustness curves). The run is
-    already usable; a failure here is logged and leaves it so."""
-    if dataset_name != "mnist":
-        return  # The non-digit calibration means nothing for clothes.
-    from cnn_core.common.data import load_dataset
-    from cnn_core.common.runs import atomic_write_bytes
-    from cnn_core.experiments.artifacts import write_artifacts
-    from cnn_core.server.serving import ServedModel
-
-    folder = store.path(run_id)
-    try:
-        write_artifacts(ServedModel(folder), load_dataset(dataset_name), folder, write=atomic_write_bytes,
-                        log=lambda message: print(f"analysis: {message}", flush=True),
-                        robustness_images=ANALYSIS_IMAGES)
-    except Exception as error:  # The run stays completed; the pages say the experiment files are missing.
-        print(f"analysis failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+def queue_analysis(store: RunStore, run_id: str, dataset_name: str) -> None:
+    """Ask for the run's experiment files (nearest training digits, the "looks like a digit"
+    calibration, the filter ranking, robustness curves): the launcher starts the process that writes
+    them once this worker has exited. Only for MNIST: the non-digit calibration means nothing for clothes."""
+    if dataset_name == "mnist":
+        store.write_analysis(run_id, "queued")
 
 
 def main(argv: list[str] | None = None) -> int:

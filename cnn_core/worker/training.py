@@ -57,18 +57,20 @@ def make_optimizer(config: TrainConfig):
             initial_learning_rate=0.0 if warmup else rate, decay_steps=max(1, config.iterations - warmup),
             warmup_target=rate if warmup else None, warmup_steps=warmup)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9)
+        return keras.optimizers.SGD(rate, momentum=config.beta_1)
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(rate)
-    return keras.optimizers.Adam(rate)
+    return keras.optimizers.Adam(rate, beta_1=config.beta_1)
 
 
 def compile_for_training(model, config: TrainConfig) -> None:
-    """Give ``model`` the configured optimizer and the seed's loss (softmax cross-entropy on logits)."""
+    """Give ``model`` the configured optimizer and the seed's loss (softmax cross-entropy on logits),
+    with the labels smoothed when the config asks (the data stream then gives one-hot targets)."""
     import keras
 
-    model.compile(optimizer=make_optimizer(config),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loss = (keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
+            if config.label_smoothing else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=make_optimizer(config), loss=loss)
 
 
 def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig):
@@ -80,8 +82,12 @@ def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig
     count = int(images.shape[0])
     indices = tf.data.Dataset.range(count).shuffle(count, seed=config.seed, reshuffle_each_iteration=True)
     batches = indices.repeat().batch(config.batch_size, drop_remainder=True)
-    to_batch = lambda index: (tf.cast(tf.gather(images, index), tf.float32)[..., None] / 255.0,
-                              tf.gather(labels, index))
+    def to_batch(index):
+        batch_labels = tf.gather(labels, index)
+        if config.label_smoothing:  # CategoricalCrossentropy smooths one-hot targets.
+            batch_labels = tf.one_hot(batch_labels, 10)
+        return tf.cast(tf.gather(images, index), tf.float32)[..., None] / 255.0, batch_labels
+
     # Fixed parallelism instead of AUTOTUNE: tf.data's autotuning thread made destroying the
     # iterator after the last step wait for seconds (seen with py-spy), and a gather of a few
     # hundred images needs no tuning.
