@@ -2,5 +2,6 @@
 import sys
 
 from cnn_core.cli import main
+from cnn_core.common.exiting import exit_now
 
-sys.exit(main())
+exit_now(main())

@@ -42,6 +42,17 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def json_object(text: str) -> dict:
+    """A --config value: a JSON object, or the reason it is not one."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"beta_1\": 0.8}}', got {text[:80]!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m cnn_core", description="CNN Lab from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -60,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: 16-bit arithmetic where the hardware has it natively, else float32")
     train.add_argument("--architecture", choices=choices("network"), default="cnn",
                        help="mlp: the fully connected net with the seed CNN's parameter count")
+    train.add_argument("--config", type=json_object, default={}, metavar="JSON",
+                       help="training config fields over the preset's, e.g. '{\"beta_1\": 0.8}' (the flags above win)")
     train.add_argument("--export", type=Path, help="also copy the model into this model folder (as models/seed-mnist/): "
                                                    "model.keras, meta.json and what the web server serves")
     evaluate = commands.add_parser("evaluate", help="score a model on the full test set")

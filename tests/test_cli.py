@@ -48,6 +48,11 @@ def test_train_json_and_evaluate_the_run(trained_run, capsys):
     from cnn_core.worker.devices import resolve_device  # what TensorFlow reports here: a GPU where there is one
 
     assert trained_run["device"] == resolve_device("auto") and trained_run["test_images"] == 10_000
+    # When each phase ended, for benchmarks/job_breakdown.py; in order.
+    timeline = trained_run["timeline"]
+    marks = ["tensorflow_imported", "started", "data_loaded", "model_built", "first_step", "steps_done", "scored",
+             "saved", "exported"]
+    assert [timeline[mark] for mark in marks] == sorted(timeline[mark] for mark in marks)
     assert os.path.isfile(os.path.join(trained_run["run_dir"], "model.keras"))
     code, result, _ = run_cli(capsys, "evaluate", "--model", trained_run["run_id"], "--json")
     assert code == 0 and result["n"] == 10_000
@@ -134,6 +139,8 @@ def test_bad_images_are_one_line_errors(tmp_path, capsys):
     (["evaluate", "--model", "gone.keras"], "no such model file"), (["evaluate", "--model", "no-such-run"], "no run"),
     (["compare", "--cnn", "../no/such/folder"], "no such model file"), (["compare", "--mlp", "a b"], "invalid run id"),
     (["bench", "--steps", "1"], "--steps"), ([], "required"),
+    (["train", "--config", "[1]"], "expected a JSON object"), (["train", "--config", '{"bogus": 1}'], "bogus is not"),
+    (["train", "--config", '{"beta_1": 2}'], "beta_1 must be"),
 ])
 def test_bad_flags_are_one_line_errors(capsys, args, message):
     code, _, err = run_cli(capsys, *args)

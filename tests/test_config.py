@@ -48,3 +48,19 @@ def test_every_choice_has_its_names_and_every_preset_and_dataset_is_named():
 
 def test_the_history_file_has_one_column_per_progress_field():
     assert HISTORY_COLUMNS == tuple(field.name for field in dataclasses.fields(ProgressRecord))
+
+
+@pytest.mark.parametrize("changes,field", [
+    ({"beta_1": 1.0}, "beta_1"), ({"beta_1": -0.1}, "beta_1"), ({"label_smoothing": 0.7}, "label_smoothing"),
+    ({"label_smoothing": "some"}, "label_smoothing"), ({"init": "glorot"}, "init"),
+])
+def test_the_recipe_fields_are_bounded(changes, field):
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(**changes)
+    assert caught.value.field == field
+
+
+def test_the_seed_preset_is_still_the_tutorial():
+    seed = PRESETS["seed"]
+    assert (seed.batch_size, seed.iterations, seed.learning_rate, seed.optimizer, seed.schedule) == (50, 2500, 1e-4, "adam", "constant")
+    assert (seed.beta_1, seed.label_smoothing, seed.init, seed.precision, seed.eval_every) == (0.9, 0.0, "seed", "float32", 250)

@@ -39,6 +39,15 @@ def test_low_level_form_differs_before_copying():
     assert not np.allclose(LowLevelCNN(config, seed=5)(images), build_model(config, seed=1)(images))
 
 
+def test_he_initialisation_scales_kernels_to_their_fan_in_and_zeroes_biases():
+    model = build_model(ModelConfig(), seed=3, init_scheme="he")
+    for name, fan_in in (("conv2", 3 * 3 * 32), ("hidden", 7 * 7 * 64)):
+        kernel, bias = model.get_layer(name).get_weights()
+        assert kernel.std() == pytest.approx((2 / fan_in) ** 0.5, rel=0.1) and not bias.any()
+    seed_like = build_model(ModelConfig(), seed=3)
+    assert seed_like.get_layer("hidden").get_weights()[1].std() > 0.05  # the seed's N(0, 0.1) biases
+
+
 def test_matched_mlp_has_the_same_parameter_count():
     for cnn in (ModelConfig(), ModelConfig(conv_channels=(16,), hidden_units=50), ModelConfig(conv_channels=(64, 128, 256))):
         mlp = matched_mlp(cnn)

@@ -107,3 +107,28 @@ def test_a_bf16_trained_model_exports_to_litert(run_store):
 def test_every_precision_choice_is_known_to_keras():
     for precision in choices("precision")[1:]:
         assert keras.DTypePolicy(precision).name == precision
+
+
+def test_scoring_through_the_traced_forward_pass_equals_keras_eagerly():
+    from cnn_core.common.scoring import score_logits
+    from cnn_core.worker.training import score
+
+    model = build_model(SMALL_MODEL, seed=2)
+    images = np.random.default_rng(3).integers(0, 256, (700, 28, 28), dtype=np.uint8)
+    labels = np.random.default_rng(4).integers(0, 10, 700)
+    eager = score_logits(model(as_model_input(images), training=False).numpy(), labels)
+    loss, accuracy, predicted = score(model, images, labels, batch_size=300)  # three batches, the last short
+    assert loss == pytest.approx(eager[0], rel=1e-5) and accuracy == eager[1] and (predicted == eager[2]).all()
+
+
+@needs_data
+@pytest.mark.slow
+def test_label_smoothing_and_he_initialisation_train(run_store):
+    config = TrainConfig(iterations=40, batch_size=32, learning_rate=3e-3, eval_every=20, eval_images=200,
+                         train_images=640, label_smoothing=0.1, init="he", beta_1=0.8, schedule="warmup_cosine")
+    job = TrainingJob(SMALL_MODEL, config, run_store).start()
+    assert job.wait(180) and job.status == "completed", job.reason
+    assert job.final_metrics["test_accuracy"] > 0.5
+    order = ["started", "data_loaded", "model_built", "first_step", "steps_done", "scored", "saved", "exported"]
+    assert [name for name in order if name in job.timeline] == order
+    assert all(job.timeline[a] <= job.timeline[b] for a, b in zip(order, order[1:]))

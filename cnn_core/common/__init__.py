@@ -8,4 +8,5 @@
     kernels      hand-made kernels, convolution, convolution as a matrix, kernel matching
     snapshots    conv1 recorded during training (filter_history.npz)
     scoring      softmax, cross-entropy and accuracy from logits
+    exiting      the entry points' fast exit, once a command's files are all written
 """

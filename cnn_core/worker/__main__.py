@@ -1,6 +1,5 @@
 """``python -m cnn_core.worker RUN_ID``: train one queued run folder (see cnn_core/worker/process.py)."""
-import sys
-
+from cnn_core.common.exiting import exit_now
 from cnn_core.worker.process import main
 
-sys.exit(main())
+exit_now(main())

@@ -60,12 +60,16 @@ def command_train(args) -> dict:
     overrides = {"dataset": args.dataset, "iterations": args.iterations, "batch_size": args.batch_size,
                  "learning_rate": args.lr, "seed": args.seed, "train_images": args.train_images,
                  "device": args.device, "strategy": args.strategy, "precision": args.precision}
-    config = TrainConfig.from_dict({**PRESETS[args.preset].to_dict(),
+    unknown = sorted(set(args.config) - set(PRESETS[args.preset].to_dict()))
+    if unknown:
+        raise ValueError(f"--config: {', '.join(unknown)} is not a training config field")
+    config = TrainConfig.from_dict({**PRESETS[args.preset].to_dict(), **args.config,
                                     **{k: v for k, v in overrides.items() if v is not None}})
     model_config = matched_mlp(ModelConfig()) if args.architecture == "mlp" else ModelConfig()
     if args.export and (args.export.suffix or args.export.is_file()):
         raise ValueError(f"--export needs a folder (for example models/my-cnn), got {args.export}")
     quiet_tensorflow(config.strategy)
+    imported = time.time()
     from cnn_core.worker.devices import resolve_device
     from cnn_core.worker.download import ensure_dataset
     from cnn_core.worker.job import TrainingJob
@@ -85,7 +89,9 @@ def command_train(args) -> dict:
     if job.status == "failed":
         raise RuntimeError(f"training failed: {job.reason}")
     result = {"run_id": job.run_id, "run_dir": str(job.store.path(job.run_id)), "status": job.status,
-              "preset": args.preset, **job.final_metrics}
+              "preset": args.preset, **job.final_metrics,
+              "timeline": {"tensorflow_imported": imported, **job.timeline},
+              "test_batches_seconds": round(job.measure_seconds, 3)}
     if cluster:  # Only the chief (worker 0) keeps the run; the others' scratch folders are deleted.
         result.update(workers=len(cluster.workers), worker=cluster.index)
         if not cluster.is_chief:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +59,18 @@ def serving_functions(model):
 
 
 def litert_bytes(model) -> bytes:
-    """The two-signature LiteRT flatbuffer for a float32 Keras model (no quantisation)."""
+    """The two-signature LiteRT flatbuffer for a float32 Keras model (no quantisation).
+
+    Converted from the concrete functions directly: a SavedModel written to disk and read back
+    (the converter's other way in) gives the same flatbuffer, slower (``benchmarks/job_breakdown.py``
+    times the export)."""
     import tensorflow as tf
 
     features, classify = serving_functions(model)
     module = tf.Module()
-    module.features, module.classify = features, classify
-    module.weights = [weight.value for weight in model.weights]  # tracked, so the SavedModel holds them
-    with tempfile.TemporaryDirectory() as folder:
-        tf.saved_model.save(module, folder, signatures={"features": features, "classify": classify})
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=["features", "classify"])
-        return converter.convert()
+    module.weights = [weight.value for weight in model.weights]  # the variables the functions read
+    functions = [features.get_concrete_function(), classify.get_concrete_function()]
+    return tf.lite.TFLiteConverter.from_concrete_functions(functions, module).convert()
 
 
 def weights_bytes(weights: dict[str, np.ndarray]) -> bytes:

@@ -55,6 +55,7 @@ class TrainingJob:
         self.final_metrics: dict = {}
         self.model = None
         self.on_completed = None  # called after the save, before the status says "completed"
+        self.timeline: dict[str, float] = {}  # phase name -> time.time() when it ended (benchmarks read it)
         self._records: list[ProgressRecord] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -103,10 +104,20 @@ class TrainingJob:
         finally:
             self._done.set()
 
+    @property
+    def measure_seconds(self) -> float:
+        """Seconds spent on the test batches between steps (inside the steps' wall time)."""
+        return getattr(self, "_measure_seconds", 0.0)
+
+    def mark(self, phase: str) -> None:
+        """Note that ``phase`` has just ended (see ``timeline``)."""
+        self.timeline[phase] = time.time()
+
     def _train(self) -> None:
         import tensorflow as tf
 
         config = self.train_config
+        self.mark("started")
         self.device = config.strategy if config.strategy != "default" else resolve_device(config.device)
         dataset = ensure_dataset(config.dataset)
         images, labels = dataset.train_images, dataset.train_labels
@@ -115,6 +126,7 @@ class TrainingJob:
         self.test_images, self.test_labels = dataset.test_images, dataset.test_labels
         self.train_count = len(images)
         self.status = "running"
+        self.mark("data_loaded")
         self.store.write_status(self.run_id, "running", device=self.device)
         scope = strategy_scope(config.strategy) if config.strategy != "default" else tf.device(self.device)
         self.precision = resolve_precision(config.precision, self.device)
@@ -128,11 +140,13 @@ class TrainingJob:
             self.model.fit(training_dataset(images, labels, config), epochs=1, steps_per_epoch=config.iterations,
                            callbacks=[ProgressCallback.create(self)], verbose=0, shuffle=False)
             self.fit_seconds = time.perf_counter() - self._started  # Wall time of fit, as bench compares.
+        self.mark("steps_done")
         if self.reason:  # after_step found a non-finite loss.
             return self._finish("failed", self.reason)
         self._evaluate_and_save()
 
     def _start_clock(self) -> None:
+        self.mark("model_built")
         self._started = self._last_publish = time.perf_counter()
         self._measure_seconds = 0.0
         self._last_step, self._last_mean = 0, 0.0
@@ -146,6 +160,8 @@ class TrainingJob:
             return
         if self._stop.is_set():
             self.model.stop_training = True
+        if step == 1:
+            self.mark("first_step")  # the train function traced and compiled, one batch done
         if self.filter_history.wants(step):
             self._snapshot(step)
         config = self.train_config
@@ -210,6 +226,7 @@ class TrainingJob:
     def _evaluate_and_save(self) -> None:
         self.model = float32_copy(self.model, self.model_config)  # Saved and scored as it will be served.
         loss, accuracy, predicted = score(self.model, self.test_images, self.test_labels)
+        self.mark("scored")
         latest = self.latest()
         self.final_metrics = {
             "test_accuracy": accuracy, "test_loss": loss, "test_images": len(self.test_labels),
@@ -222,11 +239,13 @@ class TrainingJob:
         self.store.write_predictions(self.run_id, predicted)
         self.store.write_metrics(self.run_id, self.final_metrics)
         save_model(self.store, self.run_id, self.model)
+        self.mark("saved")
         from cnn_core.worker.export import export_serving
 
         export_serving(self.model, self.store.path(self.run_id),
                        lambda path, data: self.store.write_file(self.run_id, path.name, data))
         self.filter_history.save(self.store, self.run_id)
+        self.mark("exported")
         stopped = self._stop.is_set() and self.final_metrics["steps"] < self.train_config.iterations
         if not stopped and self.on_completed:
             self.on_completed()
