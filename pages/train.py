@@ -47,9 +47,10 @@ def config_form() -> None:
     """
     st.selectbox("Preset", choices("preset"), key=key("preset"), on_change=apply_preset, width=FIELD_WIDTH + 120,
                  format_func=lambda name: menu_name("preset", name),
-                 help="Seed: the tutorial's settings. Fast: the seed's network and batches at 40x its "
-                      "learning rate, warmed up then cosine-decayed over fewer steps, to pass 99% "
-                      "sooner (benchmarks/RESULTS.md has the measured times).")
+                 help="Seed: the tutorial's settings. Fast: the seed's network, trained on fewer images "
+                      "(batches of 128, under one epoch) with He initialisation, Adam warmed up to a "
+                      "high rate then cosine-decayed, and smoothed labels, to pass 99% sooner "
+                      "(benchmarks/RESULTS.md has the measured times).")
     for field, value in form_defaults(st.session_state[key("preset")]).items():
         st.session_state.setdefault(key(field), value)
     with st.form("train_form", border=True):

@@ -32,7 +32,7 @@ def test_run_table_summarises_each_run():
 
 
 def test_training_summary_uses_human_names():
-    assert training_summary({"train": PRESETS["fast"].to_dict()}) == "Adam 4e-3 warm-up+cosine, 2,000 steps x 50"
+    assert training_summary({"train": PRESETS["fast"].to_dict()}) == "Adam 8e-3 warm-up+cosine, β1 0.8, smoothing 0.1, He init, 450 steps x 128"
     assert training_summary({"train": PRESETS["seed"].to_dict()}) == "Adam 1e-4 constant, 2,500 steps x 50"
     assert training_summary({"train": {"iterations": -1}}) == "unreadable training config"
     recipe = TrainConfig(batch_size=256, learning_rate=5e-3, beta_1=0.8, label_smoothing=0.1, init="he")

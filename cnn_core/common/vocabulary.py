@@ -26,7 +26,7 @@ class Name:
 
 NAMES: dict[str, dict[str, Name]] = {
     "preset": {"seed": Name("Seed: the tutorial's settings", "seed"),
-               "fast": Name("Fast: 40x the rate, warm-up then cosine", "fast")},
+               "fast": Name("Fast: under one epoch, batches of 128", "fast")},
     "dataset": {"mnist": Name("MNIST (digits)", "MNIST", "digit"),
                 "fashion-mnist": Name("Fashion-MNIST (clothes)", "Fashion-MNIST", "clothing item")},
     "network": {"cnn": Name("CNN (the seed's)", "CNN"), "mlp": Name("Fully connected, same parameter count", "MLP")},
