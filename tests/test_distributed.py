@@ -58,7 +58,7 @@ def free_ports(count: int) -> list[int]:
 @pytest.mark.multiworker
 @needs_data
 def test_two_local_workers_train_together_and_the_chief_saves_the_run(tmp_path):
-    """Two real processes, 20 steps together on 1,000 images: 47 s with 2 CPU cores shared 5 ways, less when idle."""
+    """Two real processes train 20 steps together on 1,000 images; the chief saves the run."""
     workers = [f"localhost:{port}" for port in free_ports(2)]
     command = [sys.executable, "-m", "cnn_core", "train", "--strategy", "multi-worker", "--architecture", "mlp",
                "--iterations", "20", "--batch-size", "40", "--train-images", "1000", "--lr", "0.003", "--json"]

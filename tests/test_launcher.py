@@ -1,6 +1,6 @@
 """The server's training queue (cnn_core.server.launcher): run folders in, worker processes out.
 
-A worker start imports TensorFlow, which takes 10-30 s on a busy 2-core machine, so the tests that
+A worker start imports TensorFlow, which is slow on a busy 2-core machine, so the tests that
 start one wait generously (TIMEOUT) and assert no wall-clock figure; the rest use a launcher
 without its monitor thread and fake the runs ahead in the queue, so no worker starts at all.
 """
