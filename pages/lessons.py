@@ -33,7 +33,7 @@ def robustness_of(key: str, version: float, _served, _images, _labels) -> dict:
 
 def side_numbers(choice, served, dataset) -> dict:
     """The model's robustness.json, or the same numbers measured now on fewer digits."""
-    stored = model_json(choice.folder, artifacts.ROBUSTNESS_FILE)
+    stored = model_json(choice.folder, artifacts.ROBUSTNESS_FILE, served)
     if stored:
         return stored
     images, labels = test_floats(dataset.name, FALLBACK_IMAGES, dataset)

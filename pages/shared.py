@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import secrets
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from cnn_core.common.arrays import ModelFileError
 from cnn_core.common.data import DataError, Dataset, load_dataset, locate
 from cnn_core.common.runs import RunError, RunStore
 from cnn_core.experiments import artifacts, neighbours, novelty
@@ -29,6 +31,19 @@ from cnn_core.server.serving import ServedModel, ServingError
 from pages import keys
 
 PLOT_CONFIG = {"displayModeBar": False}  # charts without Plotly's toolbar, which crowds small figures
+# What Markdown, Streamlit's directives (:red[...], :material/...:) and emoji short codes could read
+# as more than text anywhere in a line, and what could start a block at its beginning.
+MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>()!~:$|&])")
+MARKDOWN_BLOCK = re.compile(r"^(\d+(?=[.)])|(?=[#>+=-]))(.)")  # a heading, quote or list item: "# x", "- x", "1. x"
+
+
+def as_text(value, limit: int | None = None) -> str:
+    """Text from the address bar or a run folder, made safe to put in Markdown: every character that
+    could be read as markup is escaped, so it shows as typed and never as a link or a format."""
+    text = str(value) if limit is None else str(value)[:limit]
+    text = " ".join(text.replace("\x00", " ").split())  # one line: a newline could start a block
+    text = MARKDOWN_INLINE.sub(r"\\\1", text)
+    return MARKDOWN_BLOCK.sub(r"\1\\\2", text)
 
 
 def ensure_app_navigation() -> None:
@@ -187,33 +202,56 @@ def pick_model(label: str = "Model", widget_key: str = "model_picker", choices: 
         st.stop()
 
 
+def refused(problem: str | None) -> None:
+    """Say that a per-model file was refused (and so is treated as missing), and why."""
+    if problem:
+        st.warning(f"A file of this model was ignored: {as_text(problem)}")
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
-def _json(folder: str, name: str, version: float) -> dict | None:
-    return artifacts.read_json(Path(folder), name)
+def _json(folder: str, name: str, version: float, model: float, _served) -> tuple[dict | None, str | None]:
+    try:
+        return artifacts.read_json(Path(folder), name, _served), None
+    except ModelFileError as error:
+        return None, str(error)
 
 
-def model_json(folder: Path | None, name: str) -> dict | None:
-    """A JSON artifact of the model folder (novelty.json, ablation.json, robustness.json), or None."""
+def model_json(folder: Path | None, name: str, served: ServedModel | None = None) -> dict | None:
+    """A JSON artifact of the model folder (novelty.json, ablation.json, robustness.json) checked against
+    the model (``served``), or None when it is missing or refused (the page then says why)."""
     if folder is None:
         return None
-    return _json(str(folder), name, file_version(folder, name))
+    value, problem = _json(str(folder), name, file_version(folder, name), file_version(folder, "model.tflite"), served)
+    refused(problem)
+    return value
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the training digits' embeddings...")
-def _reference(folder: str, version: float, _train_images: np.ndarray) -> novelty.NoveltyReference | None:
-    return artifacts.read_reference(Path(folder), _train_images)
+def _reference(folder: str, version: float, hidden: int | None,
+               _train_images: np.ndarray) -> tuple[novelty.NoveltyReference | None, str | None]:
+    try:
+        return artifacts.read_reference(Path(folder), _train_images, hidden), None
+    except ModelFileError as error:
+        return None, str(error)
 
 
-def model_reference(folder: Path | None, dataset: Dataset) -> novelty.NoveltyReference | None:
-    """The model's neighbour index with the training pixels it points at, or None without neighbours.npz."""
+def model_reference(folder: Path | None, dataset: Dataset,
+                    served: ServedModel | None = None) -> novelty.NoveltyReference | None:
+    """The model's neighbour index with the training pixels it points at, or None without a usable
+    neighbours.npz (one whose embeddings do not fit ``served`` is refused, and the page says so)."""
     if folder is None:
         return None
-    return _reference(str(folder), file_version(folder, neighbours.NEIGHBOURS_FILE), dataset.train_images)
+    hidden = served.weights["hidden/kernel"].shape[1] if served is not None else None
+    reference, problem = _reference(str(folder), file_version(folder, neighbours.NEIGHBOURS_FILE), hidden,
+                                    dataset.train_images)
+    refused(problem)
+    return reference
 
 
 def digit_verdict(choice, served, image28: np.ndarray, dataset: Dataset) -> novelty.Verdict | None:
     """Whether the image looks like a digit to this model, or None when the model lacks its novelty files."""
-    reference, calibration = model_reference(choice.folder, dataset), model_json(choice.folder, novelty.NOVELTY_FILE)
+    reference = model_reference(choice.folder, dataset, served)
+    calibration = model_json(choice.folder, novelty.NOVELTY_FILE, served)
     if reference is None or calibration is None:
         return None
     image = np.asarray(image28, np.float32)[None]
