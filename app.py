@@ -19,7 +19,7 @@ def home() -> None:
     """What CNN Lab is, and what it found: datasets, devices, the shipped models, saved runs."""
     from cnn_core.common.data import available
     from cnn_core.server.catalogue import default_metadata, shipped_choices
-    from pages.shared import device_report, launcher, presenter_login, run_store
+    from pages.shared import as_text, device_report, launcher, presenter_login, run_store
 
     presenter_login()
     st.title("CNN Lab")
@@ -53,7 +53,7 @@ def home() -> None:
         st.markdown(f"**{len(runs)}** saved run(s); {len(queue.running())} training now, "
                     f"{len(queue.queue())} queued.")
         for problem in problems:
-            st.caption(f"Skipped: {problem}")
+            st.caption(f"Skipped: {as_text(problem)}")
     st.divider()
     st.markdown(
         "- **Train**: configure the network and its training, launch it, watch the loss fall live, "
