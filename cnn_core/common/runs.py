@@ -240,7 +240,8 @@ def check_fields(name: str, values: dict, numbers: tuple[str, ...] = (), texts: 
 
 
 def check_model_archive(path: Path) -> None:
-    """RunError unless ``path`` is a .keras zip whose packed and unpacked sizes are sane (no zip bomb)."""
+    """RunError unless ``path`` is a .keras zip whose packed and declared unpacked sizes are sane (no
+    zip bomb); ``keras_archive.network_of`` then checks the true sizes and what it will build."""
     if path.is_symlink() or not path.is_file():
         raise RunError(f"{path.name}: no such model file")
     if path.stat().st_size > MAX_MODEL_BYTES:
