@@ -14,7 +14,7 @@ import streamlit as st
 from cnn_core.common.runs import ACTIVE, MAX_MODEL_BYTES, RunError, RunInfo, check_run_id, read_regular, regular
 from cnn_core.plots.runs import accuracy_figure, loss_figure
 from pages.keys import train as key
-from pages.shared import PLOT_CONFIG, as_text, is_presenter, launcher, owner_token, run_store
+from pages.shared import PLOT_CONFIG, as_code, as_text, is_presenter, launcher, owner_token, run_store
 
 RUN_PARAM = "run"       # query-string key holding the watched run's id
 IDLE_POLL_SECONDS = 3   # how often an idle Train page looks for a run another visitor launched
@@ -34,7 +34,7 @@ def watched_run() -> str | None:
             return requested
         except RunError:
             # Said once, in the visitor's words, without the server's paths.
-            st.warning(f"There is no run “{as_text(requested, 80)}” on this server (it may have been deleted). "
+            st.warning(f"There is no run {as_code(requested, 80)} on this server (it may have been deleted). "
                        "Showing the run training now, if any.")
     running = launcher().running()
     return running[0].run_id if running else None
