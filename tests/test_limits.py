@@ -39,7 +39,7 @@ def test_the_largest_network_the_form_took_is_refused_with_a_reason_on_each_fiel
     _, _, errors = parse_form(form(conv_channels="256, 256, 256", kernel_size=7, pool_size=1,
                                    hidden_units=1024, batch_size=4096), limits=PROFILES["public"])
     assert "211,968,010 parameters" in errors["hidden_units"] and "at most 5,000,000" in errors["hidden_units"]
-    assert errors["batch_size"].startswith("Batch size: this run needs about") and "smaller network" in errors["batch_size"]
+    assert errors["batch_size"].startswith("Batch size: this run needs about") and "fits at no batch size" in errors["batch_size"]
     assert "Dense units" in errors["hidden_units"]
 
 
@@ -58,6 +58,15 @@ def test_the_seed_network_at_a_huge_batch_for_days_is_told_what_fits():
 def test_testing_on_every_step_is_blamed_on_the_test_settings():
     problems = PROFILES["public"].check(ModelConfig(), TrainConfig(iterations=50_000, eval_every=1, eval_images=10_000))
     assert "test less often" in problems["eval_every"]
+
+
+def test_a_network_whose_experiment_files_would_take_hours_is_told_so():
+    """After training, the worker switches off each conv filter in turn on 2,000 test digits: hours
+    for hundreds of wide filters, which the run length must count too."""
+    wide = ModelConfig(conv_channels=(256, 256, 256), hidden_units=64)
+    problems = PROFILES["public"].check(wide, TrainConfig(iterations=10))
+    assert "of it the experiment files after training" in problems["conv_channels"]
+    assert limits.analysis_seconds(wide, TrainConfig(dataset="fashion-mnist")) == 0  # none for clothes
 
 
 def test_a_workstation_lifts_every_bound_with_one_setting():

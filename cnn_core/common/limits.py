@@ -41,6 +41,14 @@ STEP_SECONDS = 0.012
 START_SECONDS = 25.0             # a worker's start: importing TensorFlow, the data, the first graph
 TRAIN_COST = 3.0                 # a training step costs about three forward passes per image
 START_GRACE_SECONDS = 120.0      # on top of the run length before the launcher stops a run
+# After an MNIST run, the experiment files (cnn_core.experiments.artifacts) cost forward passes
+# through LiteRT on one thread: embedding 10,000 training digits, calibrating on the 10,000 test
+# digits and ~1,500 drawings, 2,000 test digits per conv filter switched off, 14 shifted and
+# turned copies of 2,000 test digits. Their pace is fitted to the seed run's analysis, one to two
+# and a half minutes on a 2-core CPU (issue 20).
+ANALYSIS_IMAGES = 10_000 + 11_500 + 14 * 2_000
+ABLATION_IMAGES = 2_000
+ANALYSIS_FLOPS = 15e9
 OUT_OF_MEMORY = ("ResourceExhaustedError", "MemoryError", "OOM when allocating", "bad_alloc",
                  "Cannot allocate memory")
 
@@ -55,7 +63,7 @@ class Estimate:
 
     def describe(self) -> str:
         return (f"{self.parameters:,} parameters, about {memory_text(self.memory_mb)} of memory and "
-                f"{duration_text(self.seconds)}")
+                f"{duration_text(self.seconds)} (its experiment files included)")
 
 
 @dataclass(frozen=True)
@@ -92,13 +100,17 @@ class Limits:
         if self.worker_memory_mb and found.memory_mb > self.worker_memory_mb:
             batch = largest_batch(model, train, self.worker_memory_mb)
             advice = (f"a batch of at most {batch:,} fits" if batch else
-                      "even a batch of 1 does not fit: use a smaller network")
+                      "this network fits at no batch size: use a smaller one")
             problems.setdefault("batch_size", f"this run needs about {memory_text(found.memory_mb)} of memory; this "
                                               f"server allows {memory_text(self.worker_memory_mb)} per run: {advice}.")
         if self.max_run_seconds and found.seconds > self.max_run_seconds:
             steps = largest_iterations(model, train, self.max_run_seconds)
-            field = "iterations" if test_share(model, train) < 0.5 else "eval_every"
-            if field != "iterations":
+            field = ("conv_channels" if analysis_share(model, train) >= 0.5 else
+                     "eval_every" if test_share(model, train) >= 0.5 else "iterations")
+            if field == "conv_channels":
+                advice = (f"{duration_text(analysis_seconds(model, train))} of it the experiment files after "
+                          "training, which grow with the filters and the network's size: use a smaller network")
+            elif field == "eval_every":
                 advice = "test less often, on fewer test images"
             else:
                 advice = f"at most {steps:,} iterations fit" if steps else "use a smaller network or batch"
@@ -180,15 +192,29 @@ def test_images(train: TrainConfig) -> int:
 
 
 def seconds(model: ModelConfig, train: TrainConfig) -> float:
-    """Wall time from the worker's start to its saved model, at a 2-core server's float32 pace."""
+    """Wall time from the worker's start to its saved model and experiment files, at a 2-core server's
+    float32 pace."""
     flops = forward_flops(model)
     training = train.iterations * (train.batch_size * TRAIN_COST * flops / FLOPS + STEP_SECONDS)
-    return START_SECONDS + training + test_images(train) * flops / FLOPS
+    return START_SECONDS + training + test_images(train) * flops / FLOPS + analysis_seconds(model, train)
+
+
+def analysis_seconds(model: ModelConfig, train: TrainConfig) -> float:
+    """The experiment files' time after the run (MNIST only: the others have none)."""
+    if train.dataset != "mnist":
+        return 0.0
+    filters = sum(model.conv_channels) if model.architecture == "cnn" else 0
+    return (ANALYSIS_IMAGES + ABLATION_IMAGES * filters) * forward_flops(model) / ANALYSIS_FLOPS
 
 
 def test_share(model: ModelConfig, train: TrainConfig) -> float:
     """The share of the run's time spent scoring test images (which field a time message is about)."""
     return test_images(train) * forward_flops(model) / FLOPS / max(seconds(model, train) - START_SECONDS, 1e-9)
+
+
+def analysis_share(model: ModelConfig, train: TrainConfig) -> float:
+    """The share of the run's time spent on its experiment files afterwards."""
+    return analysis_seconds(model, train) / max(seconds(model, train) - START_SECONDS, 1e-9)
 
 
 def estimate(model: ModelConfig, train: TrainConfig) -> Estimate:

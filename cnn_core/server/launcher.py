@@ -44,7 +44,8 @@ except ImportError:  # Windows: no cross-process lock; run one server per runs f
 
 from cnn_core.common import limits as bounds
 from cnn_core.common.config import ModelConfig, TrainConfig
-from cnn_core.common.runs import ACTIVE, RunError, RunInfo, RunStore, disk_problem, open_regular
+from cnn_core.common.runs import ACTIVE, RunError, RunInfo, RunStore, disk_problem
+from cnn_core.server.guards import counts_as_saved, disk_errors_as_run_errors, logged_reason, resident_mb
 
 ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.5        # how often the monitor reaps, starts and enforces stops
@@ -53,7 +54,6 @@ STOP_SAVE_SECONDS = 90.0  # one that acknowledged gets this long to save what it
 WORKER_NICE = 10
 EMPTY_RUNS_KEPT = 3       # a visitor's ended runs without results kept (older ones go at their next launch)
 MEMORY_SLACK_MB = 256     # over the bound in resident memory (shared libraries, which RLIMIT_DATA leaves out)
-LOG_TAIL_BYTES = 8192     # of worker.log, read for why a worker died
 
 
 class LaunchRefused(Exception):
@@ -91,33 +91,6 @@ def death_reason(returncode: int) -> str:
         hint = " (out of memory, or killed by hand)" if -returncode == signal.SIGKILL else ""
         return f"the worker was killed by signal {-returncode} ({signal_name(-returncode)}){hint}"
     return f"the worker exited with code {returncode} before finishing"
-
-
-def logged_reason(folder: Path) -> str:
-    """What the end of a worker's log says went wrong: its last "worker failed:" or "error:" line, or
-    that memory ran out; "" when it says nothing (a worker that could not write its own status)."""
-    try:
-        with open_regular(folder / "worker.log", 2**62) as log:
-            log.seek(max(0, os.fstat(log.fileno()).st_size - LOG_TAIL_BYTES))
-            data = log.read(LOG_TAIL_BYTES)
-    except (RunError, OSError):
-        return ""
-    text = data.decode(errors="replace")
-    if bounds.out_of_memory(text):
-        return bounds.out_of_memory_reason(None)
-    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(("worker failed:", "error:"))]
-    return lines[-1].split(":", 1)[1].strip()[:300] if lines else ""
-
-
-def resident_mb(pid: int) -> float:
-    """A process's resident memory from /proc (0 where there is none to read)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
 
 
 @contextlib.contextmanager
@@ -409,20 +382,6 @@ class Launcher:
                         worker.process.kill()
                         worker.process.wait(10)
                 self._reap()
-
-
-def counts_as_saved(run: RunInfo) -> bool:
-    """Whether a run counts against the server's ``max_runs``: it is active, or it kept a model."""
-    return run.status in ACTIVE or run.has_model
-
-
-@contextlib.contextmanager
-def disk_errors_as_run_errors(action: str):
-    """A write that fails (full disk, read-only folder) as a RunError a page can show."""
-    try:
-        yield
-    except OSError as error:
-        raise RunError(f"The run could not be {action}: {disk_problem(error)}.") from None
 
 
 def launcher_from_environment(store: RunStore | None = None) -> Launcher:
