@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,11 @@ class NeighbourIndex:
     embeddings: np.ndarray  # (n, hidden) float16, each row of length 1 (or 0 for an all-zero embedding)
     labels: np.ndarray      # (n,) uint8
     indices: np.ndarray     # (n,) int32: positions in the training set
+
+    @cached_property
+    def transposed(self) -> np.ndarray:
+        """(hidden, n) float32, made once per index: every query multiplies by it."""
+        return np.ascontiguousarray(self.embeddings.astype(np.float32).T)
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ def load_index_or_none(path: Path, hidden: int | None = None, train_count: int |
 
 def similarities(index: NeighbourIndex, query: np.ndarray) -> np.ndarray:
     """Cosine similarity of the query embedding(s) to every indexed digit: (n,) or (queries, n)."""
-    return normalise(query) @ index.embeddings.astype(np.float32).T
+    return normalise(query) @ index.transposed
 
 
 def nearest(index: NeighbourIndex, query: np.ndarray, count: int = 8) -> Neighbours:
