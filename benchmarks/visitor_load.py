@@ -36,7 +36,8 @@ HOOK = """(() => {
   function Hooked(...args) {
     const socket = new Real(...args);
     const send = socket.send.bind(socket);
-    socket.send = (data) => { window.__ws.sent.push(performance.now()); return send(data); };
+    socket.send = (data) => { window.__ws.sent.push([performance.now(), data.byteLength || data.size || data.length || 0]);
+                              return send(data); };
     socket.addEventListener('message', (event) => window.__ws.received.push(
       [performance.now(), event.data.byteLength || event.data.size || event.data.length || 0]));
     return socket;
@@ -48,13 +49,15 @@ HOOK = """(() => {
 ANSWER = """() => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]
   .some(e => e.checkVisibility() && e.innerText.startsWith('The model says'))"""
 SPLIT = """([penUp, answered]) => {
-  const sent = window.__ws.sent.find(t => t >= penUp);
+  const first_sent = window.__ws.sent.find(([t]) => t >= penUp);
+  const sent = first_sent ? first_sent[0] : null;
+  const sent_bytes = window.__ws.sent.filter(([t]) => t >= penUp && t <= answered).reduce((s, [, b]) => s + b, 0);
   const got = window.__ws.received.filter(([t]) => t >= (sent ?? penUp) && t <= answered);
   const first = got.length ? got[0][0] : null, last = got.length ? got[got.length - 1][0] : null;
   const known = sent != null && last != null;
   return {send: sent == null ? null : sent - penUp, first_reply: known ? first - sent : null,
           server: known ? last - sent : null, browser: last == null ? null : answered - last,
-          bytes: got.reduce((s, [, b]) => s + b, 0)};
+          bytes: got.reduce((s, [, b]) => s + b, 0), sent_bytes};
 }"""
 
 
@@ -162,11 +165,16 @@ async def visitor(browser, url: str, deadline: float, seed: int, minimum: int = 
     try:
         page = await open_predict(context, url)
         while time.monotonic() < deadline or len(results) < minimum:
-            # One-stroke digits: a second stroke would find the first stroke's answer already shown.
-            results.append(await draw(page, rng.choice("10")))
-            await clear(page)
-            if len(results) % SWITCH_EVERY == 0:
-                await switch_pages(page)
+            try:
+                # One-stroke digits: a second stroke would find the first stroke's answer already shown.
+                results.append(await draw(page, rng.choice("10")))
+                await clear(page)
+                if len(results) % SWITCH_EVERY == 0:
+                    await switch_pages(page)
+            except Exception as error:  # A page that stopped answering: counted, then opened afresh.
+                results.append({"missing": True, "error": f"{type(error).__name__}: {str(error)[:120]}"})
+                await page.close()
+                page = await open_predict(context, url)
     finally:
         await context.close()
     return results
@@ -193,7 +201,8 @@ def percentile(values: list[float], share: float) -> float:
 def summary(results: list[dict]) -> dict:
     answered = [r for r in results if not r.get("missing")]
     times = [r["seconds"] for r in answered]
-    figures = {"drawings": len(results), "answered": len(answered), "missing": len(results) - len(answered)}
+    figures = {"drawings": len(results), "answered": len(answered), "missing": len(results) - len(answered),
+               "errors": sorted({r["error"] for r in results if r.get("error")})[:5]}
     if times:
         figures.update(median_s=round(statistics.median(times), 3), p95_s=round(percentile(times, 0.95), 3),
                        slowest_s=round(max(times), 3))
@@ -203,6 +212,7 @@ def summary(results: list[dict]) -> dict:
                 figures[f"{part}_median" + ("" if part == "model_ms" else "_ms")] = round(statistics.median(values), 1)
                 figures[f"{part}_p95" + ("" if part == "model_ms" else "_ms")] = round(percentile(values, 0.95), 1)
         figures["reply_kb_median"] = round(statistics.median(r["bytes"] for r in answered) / 1024, 1)
+        figures["sent_kb_median"] = round(statistics.median(r["sent_bytes"] for r in answered) / 1024, 1)
     return figures
 
 
@@ -238,15 +248,32 @@ def measure_visitors(args) -> dict:
         results = asyncio.run(drive(url, args.visitors, args.minutes * 60))
         figures["server_cpu_share"] = round((cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - began), 2)
         figures["server_mb_peak"] = sampler.stop()
-        store.request_stop(run_id)
+        end_run(store, run_id)
         figures["training_steps_meanwhile"] = (store.read_history(run_id) or [{}])[-1].get("step")
         time.sleep(args.settle)
         figures["server_mb_after"] = round(memory_mb(process.pid), 1)
         figures["settle_s"] = args.settle
         figures.update(summary(results))
     finally:
+        for run in store.list_runs()[0]:
+            end_run(store, run.run_id)
         stop_app(process)
     return figures
+
+
+def end_run(store, run_id: str, timeout: float = 120) -> None:
+    """Stop a run this benchmark queued and wait for its worker to exit (a worker outlives its server)."""
+    info = store.read(run_id)
+    if info.status not in ("queued", "running"):
+        return
+    store.request_stop(run_id)
+    deadline = time.monotonic() + timeout
+    while store.read(run_id).status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    pid = store.read(run_id).status_info.get("pid")
+    command = Path(f"/proc/{pid}/cmdline")
+    if isinstance(pid, int) and command.exists() and "cnn_core.worker" in command.read_text(errors="replace"):
+        os.kill(pid, 9)  # its own worker, by its pid, if it did not stop in time
 
 
 def big_png() -> bytes:
