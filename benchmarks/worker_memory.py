@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,20 +47,45 @@ def one_worker(steps: int, model: ModelConfig | None = None, train: TrainConfig 
         with open(store.path(run_id) / "worker.log", "wb") as log:
             process = subprocess.Popen([sys.executable, "-m", "cnn_core.worker", run_id, "--runs-dir",
                                         str(store.root)], cwd=ROOT, stdout=log, stderr=log, env=worker_environment())
+            data = DataPeak(process.pid)
             _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - began
         lines = (store.path(run_id) / "worker.log").read_text(errors="replace").splitlines()
         info = store.read(run_id)
-        return {"peak_mb": round(usage.ru_maxrss / 1024, 1), "wall_s": round(wall, 1),
+        return {"peak_mb": round(usage.ru_maxrss / 1024, 1), "peak_data_mb": data.stop(), "wall_s": round(wall, 1),
                 "exit": os.waitstatus_to_exitcode(status), "status": info.status, "reason": info.reason[:200],
                 "analysis": [line for line in lines if line.startswith("analysis")]}
+
+
+class DataPeak:
+    """The peak of a process's VmData (what RLIMIT_DATA bounds: its heap and private mappings, resident
+    or not), sampled ten times a second until it exits."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._done = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.1):
+            try:
+                line = next(line for line in Path(f"/proc/{self.pid}/status").read_text().splitlines()
+                            if line.startswith("VmData:"))
+                self.peak = max(self.peak, int(line.split()[1]) / 1024)
+            except (OSError, StopIteration, ValueError):
+                pass
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return round(self.peak, 1)
 
 
 EDGES = {  # network -> the batch is the largest its estimate lets through on a public server
     "seed CNN": ModelConfig(),
     "wide CNN conv5x5 64-64, dense 1024": ModelConfig(conv_channels=(64, 64), kernel_size=5, hidden_units=1024),
     "compute-heavy CNN conv5x5 32-32-32, pool 1": ModelConfig(conv_channels=(32, 32, 32), kernel_size=5, pool_size=1),
-    "MLP 784-6300-10": ModelConfig(architecture="mlp", hidden_units=6300),
+    "MLP 784-6280-10": ModelConfig(architecture="mlp", hidden_units=6280),
 }
 
 

@@ -120,6 +120,6 @@ def test_the_page_says_what_a_run_needs_and_refuses_one_over_the_servers_bounds(
     app.button(key="train_launch").click().run()
     assert not app.exception, app.exception
     box = app.error[0].value
-    assert "- Batch size: this run needs about 2.6 GB of memory" in box and "a batch of at most" in box, box
+    assert "- Batch size: this run needs about 3.9 GB of memory" in box and "a batch of at most 885 fits" in box, box
     assert "- Iterations: this run would take about" in box and "days on this server" in box, box
     assert not [path for path in runs_dir.iterdir() if not path.name.startswith(".")]  # Nothing was queued.
