@@ -304,7 +304,7 @@ def pick_model(label: str = "Model", widget_key: str = "model_picker", choices: 
     try:
         return choice, cached_served(choice, model_version(choice))
     except (RunError, ServingError, ValueError, OSError) as error:
-        st.error(f"{choice.label} cannot be used: {error}")
+        st.error(f"{as_text(choice.label)} cannot be used: {as_text(error)}")
         st.stop()
 
 

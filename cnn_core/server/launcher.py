@@ -307,8 +307,9 @@ class Launcher:
         """
         for run_id, worker in self._workers.items():
             if worker.process.poll() is None and not (self.store.path(run_id) / "heartbeat").exists():
-                self.store.write_status(run_id, "running", reason="starting: loading TensorFlow and the data",
-                                        pid=worker.process.pid)  # The worker's pid, never the server's.
+                with contextlib.suppress(OSError):  # An unwritable folder must not stall the queue's tick.
+                    self.store.write_status(run_id, "running", reason="starting: loading TensorFlow and the data",
+                                            pid=worker.process.pid)  # The worker's pid, never the server's.
 
     def _end_hung_workers(self) -> None:
         """A live worker of ours whose heartbeat went stale is hung: ask it to stop, then kill it (see _enforce_stops)."""
