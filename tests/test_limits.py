@@ -189,7 +189,7 @@ def test_a_real_worker_over_its_memory_bound_fails_out_of_memory_and_the_server_
     """The kernel's bound, not the estimate: the run is queued as a folder (as the command line or a
     second server could), past the launcher's own check."""
     monkeypatch.setenv("CNN_WORKER_MEMORY_MB", "800")
-    launcher = Launcher(run_store, limits=PROFILES["workstation"])
+    launcher = Launcher(run_store, limits=active_limits())  # the workers get the same setting
     big = TrainConfig(iterations=20, batch_size=3000, train_images=6000, eval_every=20, eval_images=200)
     run_id = run_store.create({"model": ModelConfig().to_dict(), "train": big.to_dict()}, owner="alice")
     try:

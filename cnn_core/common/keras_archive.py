@@ -28,6 +28,7 @@ MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}  # what keras.Mod
 MAX_CONFIG_BYTES = 2**20
 CHUNK = 2**20
 WEIGHT_BYTES = 4              # float32: every saved model is float32 (cnn_core.worker.training.float32_copy)
+WEIGHT_COPIES = 3             # a model saved with its optimizer keeps Adam's two moments beside each weight
 WEIGHTS_SLACK = 2**20         # HDF5's own structure, beyond the weights themselves
 
 
@@ -47,7 +48,7 @@ def network_of(path: Path | str, limits: Limits | None = None, data: bytes | Non
                     raise RunError(f"{path.name}: a network of {config.parameter_count():,} parameters; this "
                                    f"machine loads at most {limits.max_parameters:,} (CNN_LIMITS)")
                 weights = config.parameter_count() * WEIGHT_BYTES
-                real = len_member(archive, "model.weights.h5", weights + WEIGHTS_SLACK)
+                real = len_member(archive, "model.weights.h5", WEIGHT_COPIES * weights + WEIGHTS_SLACK)
                 if real < weights:
                     raise RunError(f"{path.name}: declares {config.parameter_count():,} parameters but holds "
                                    f"{real:,} bytes of weights")

@@ -71,6 +71,7 @@ class Worker:
     started: float = field(default_factory=time.time)
     over_time: bool = False         # stopped for running past the bound on a run's length
     memory_mb: float = 0.0          # the resident memory it was ended at, past the bound
+    peak_mb: float = 0.0            # the most resident memory seen, once a tick
 
 
 def worker_environment() -> dict:
@@ -291,7 +292,7 @@ class Launcher:
                     self.store.settle(run_id, "stopped", reason="killed after it did not stop in time",
                                       returncode=returncode)
                 else:
-                    logged = logged_reason(self.store.path(run_id))
+                    logged = logged_reason(self.store.path(run_id)) or self._crash_near_the_bound(worker, returncode)
                     self.store.settle(run_id, "failed", returncode=returncode,
                                       reason=death_reason(returncode) + (f": {logged}" if logged else ""))
             elif worker.over_time and info.status == "stopped":
@@ -333,6 +334,7 @@ class Launcher:
                 continue
             if limit_mb:
                 used = resident_mb(worker.process.pid)
+                worker.peak_mb = max(worker.peak_mb, used)
                 if used > limit_mb + MEMORY_SLACK_MB:
                     worker.memory_mb = used
                     worker.process.kill()
@@ -343,6 +345,16 @@ class Launcher:
                     self.store.request_stop(run_id)
                 worker.stop_asked = now
                 worker.process.send_signal(signal.SIGTERM)
+
+    def _crash_near_the_bound(self, worker: Worker, returncode: int) -> str:
+        """A worker that crashed (TensorFlow does, at times, when the kernel refuses it memory) close to
+        the memory bound: most likely out of memory, and the run says so."""
+        limit_mb = self.limits.worker_memory_mb
+        crashed = returncode in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS, -signal.SIGKILL)
+        if not (limit_mb and crashed and worker.peak_mb >= limit_mb - MEMORY_SLACK_MB):
+            return ""
+        return (f"most likely {bounds.out_of_memory_reason(limit_mb)} (it crashed at "
+                f"{bounds.memory_text(worker.peak_mb)} resident)")
 
     def _memory_reason(self, worker: Worker) -> str:
         return (f"{bounds.out_of_memory_reason(self.limits.worker_memory_mb)} (it reached "
