@@ -9,7 +9,11 @@ Train and Filters and back. Each drawing's pen-up to answer is timed in the page
 the time goes: pen-up to the canvas component sending its value (its own send delay); that send to
 the server's first reply (waiting for the server's threads) and to its last message before the
 answer showed (the fragment rerun: preprocessing, the model, "model_ms" of it as the page says,
-and building and sending the figures); and that message to the answer drawn (the browser). The server's own CPU share, and its resident memory before the visitors, at peak
+and building and sending the figures); and that message to the answer drawn (the browser). The
+times are taken in the page, so a browser whose core is busy delays them too: compare the server's
+first reply and its CPU share ("server_cpu_share", in cores) to see whether the server is the one
+waiting. A drawing with no answer within ANSWER_TIMEOUT is "missing"; a page that does not respond
+to a click or a switch within its own timeout is counted in "page_timeouts", not as a drawing. The server's own CPU share, and its resident memory before the visitors, at peak
 and --settle seconds after they leave, come from /proc. The server (and so its worker) is pinned
 to --server-cpus and the browsers to --browser-cpus (taskset), so the times are the server's own.
 
@@ -171,8 +175,8 @@ async def visitor(browser, url: str, deadline: float, seed: int, minimum: int = 
                 await clear(page)
                 if len(results) % SWITCH_EVERY == 0:
                     await switch_pages(page)
-            except Exception as error:  # A page that stopped answering: counted, then opened afresh.
-                results.append({"missing": True, "error": f"{type(error).__name__}: {str(error)[:120]}"})
+            except Exception as error:  # A page that stopped answering (a switch, a Clear): noted, opened afresh.
+                results.append({"error": f"{type(error).__name__}: {str(error).splitlines()[0][:100]}"})
                 await page.close()
                 page = await open_predict(context, url)
     finally:
@@ -199,10 +203,12 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def summary(results: list[dict]) -> dict:
-    answered = [r for r in results if not r.get("missing")]
+    errors = [r["error"] for r in results if "error" in r]
+    drawings = [r for r in results if "error" not in r]
+    answered = [r for r in drawings if not r.get("missing")]
     times = [r["seconds"] for r in answered]
-    figures = {"drawings": len(results), "answered": len(answered), "missing": len(results) - len(answered),
-               "errors": sorted({r["error"] for r in results if r.get("error")})[:5]}
+    figures = {"drawings": len(drawings), "answered": len(answered), "missing": len(drawings) - len(answered),
+               "page_timeouts": len(errors), "timeout_kinds": sorted(set(errors))[:5]}
     if times:
         figures.update(median_s=round(statistics.median(times), 3), p95_s=round(percentile(times, 0.95), 3),
                        slowest_s=round(max(times), 3))
