@@ -51,8 +51,12 @@ class Beating:
 
 
 def can_stop(page) -> bool:
+    """Whether the page offers Stop for the run it shows, once the live view has said either way."""
     wait_idle(page)
-    return page.get_by_role("button", name="Stop").count() > 0
+    stop = page.get_by_role("button", name="Stop")
+    refused = page.get_by_text("Only the visitor who launched this run, or the presenter, can stop it")
+    poll(lambda: stop.count() or refused.count(), 60, "the live view to offer Stop or say who may")
+    return stop.count() > 0
 
 
 def owner_cookie(context) -> dict:
