@@ -2,7 +2,14 @@
 
 Run with ``streamlit run app.py``. This file is the router: it registers the pages with
 ``st.navigation`` and draws the home view, which shows what the engine sees.
+
+It is also the server: ``streamlit run`` finds ``app`` below (an ``st.App``) and serves this same
+file as the script of every page view, with two additions at the server's start rather than at a
+first visit: the training queue starts (``server_start``), so runs a previous server left queued
+train with no browser open; and the first page a browser gets sets its owner cookie
+(``cnn_core.server.access.OwnerCookie``).
 """
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
@@ -19,7 +26,7 @@ def home() -> None:
     """What CNN Lab is, and what it found: datasets, devices, the shipped models, saved runs."""
     from cnn_core.common.data import available
     from cnn_core.server.catalogue import default_metadata, shipped_choices
-    from pages.shared import device_report, launcher, presenter_login, run_store
+    from pages.shared import as_text, device_report, launcher, presenter_login, run_store
 
     presenter_login()
     st.title("CNN Lab")
@@ -53,7 +60,7 @@ def home() -> None:
         st.markdown(f"**{len(runs)}** saved run(s); {len(queue.running())} training now, "
                     f"{len(queue.queue())} queued.")
         for problem in problems:
-            st.caption(f"Skipped: {problem}")
+            st.caption(f"Skipped: {as_text(problem)}")
     st.divider()
     st.markdown(
         "- **Train**: configure the network and its training, launch it, watch the loss fall live, "
@@ -75,4 +82,20 @@ def main() -> None:
     st.navigation(pages).run()
 
 
-main()
+@asynccontextmanager
+async def server_start(_app):
+    """What the server does once, when it starts: tune its heap and start the training queue."""
+    from pages.shared import launcher
+
+    launcher()
+    yield
+
+
+if __name__ == "__main__":  # A page view: Streamlit runs this file as the script.
+    main()
+else:  # The server importing this file (streamlit run app.py, or uvicorn app:app).
+    from starlette.middleware import Middleware
+
+    from cnn_core.server.access import OwnerCookie
+
+    app = st.App(__file__, lifespan=server_start, middleware=[Middleware(OwnerCookie)])

@@ -1,6 +1,12 @@
 """Issue 10's figures: a light web server beside a training worker, measured with real Chromium visitors.
 
     python benchmarks/server.py [--strokes 20] [--steps 400] [--repeats 2] [--json]
+    python benchmarks/server.py --visitors 8 --minutes 2 --settle 120 --server-cpus 0 --browser-cpus 1
+    python benchmarks/server.py --uploads 5 --server-cpus 0 --browser-cpus 1
+
+The last two are the many-visitor modes of ``benchmarks/visitor_load.py`` (its docstring says what
+they measure): eight visitors drawing and switching pages while a run trains, with the server and
+the browsers pinned to different cores; and five visitors uploading a 4096x4096 RGBA PNG at once.
 
 Starts ``streamlit run app.py`` on a free port with an empty runs folder, then measures, in one run:
 
@@ -274,8 +280,20 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--visitors", type=int, help="the many-visitor mode: this many visitors drawing")
+    parser.add_argument("--uploads", type=int, help="the upload mode: this many visitors uploading at once")
+    parser.add_argument("--minutes", type=float, default=2.0, help="--visitors: how long they draw")
+    parser.add_argument("--settle", type=float, default=120.0, help="seconds after the visitors leave to read memory")
+    parser.add_argument("--server-cpus", help="taskset CPU list for the server and its workers, e.g. 0")
+    parser.add_argument("--browser-cpus", help="CPU list for the browsers (and this script), e.g. 1")
     args = parser.parse_args()
-    figures = measure(args)
+    if args.visitors or args.uploads:
+        from benchmarks import visitor_load
+
+        figures = visitor_load.measure_visitors(args) if args.visitors else visitor_load.measure_uploads(args)
+        figures["cpu"] = cpu_line()
+    else:
+        figures = measure(args)
     if args.json:
         print(json.dumps(figures))
     else:

@@ -109,6 +109,11 @@ def served_model(spec: str | None, class_names: tuple[str, ...] | None = None):
         return ServedModel(files.folder, names), files
     if files.keras_file is None or not files.keras_file.is_file():
         raise RunError(f"{files.name}: no model there (expected model.tflite and weights.npz, or model.keras)")
+    from cnn_core.common.keras_archive import network_of
+    from cnn_core.common.runs import check_model_archive
+
+    check_model_archive(files.keras_file)
+    network_of(files.keras_file)  # What it would build, checked before TensorFlow even loads.
     from cnn_core.worker.commands import quiet_tensorflow
     from cnn_core.worker.export import served_from_keras
     from cnn_core.worker.saving import load_model_file

@@ -68,7 +68,7 @@ def seen_view(choice, served, image: np.ndarray, dataset) -> None:
                 "last hidden layer, with their labels and cosine similarity. Look at whether they share "
                 "the label, or only the shape.")
     folder = choice.folder
-    reference, calibration = model_reference(folder, dataset), model_json(folder, novelty.NOVELTY_FILE)
+    reference, calibration = model_reference(folder, dataset, served), model_json(folder, novelty.NOVELTY_FILE, served)
     if reference is None:
         if not wait_for_analysis(choice, "The nearest training digits"):
             st.info("This model has no neighbours.npz, so its nearest training digits cannot be shown.")
@@ -112,7 +112,7 @@ def ablation_view(choice, served, image: np.ndarray, dataset) -> None:
         probabilities = served.probabilities(image[None], masks=masks)[0]
         st.plotly_chart(probability_figure(probabilities, served.class_names, height=220),
                         key="experiments_ablation_bars", config=PLOT_CONFIG)
-    ranking = model_json(folder, artifacts.ABLATION_FILE)
+    ranking = model_json(folder, artifacts.ABLATION_FILE, served)
     if ranking:
         st.markdown(f"Filters by the accuracy lost without each one alone ({ranking['images']:,} test digits):")
         st.plotly_chart(plots.ranking_figure(ranking, top=15), key="experiments_ranking", config=PLOT_CONFIG)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from cnn_core.common.arrays import ModelFileError
+from cnn_core.common.runs import RunError
 from cnn_core.common.snapshots import read_filter_history
 from cnn_core.plots import filters as plots
 from cnn_core.server.catalogue import ModelChoice
-from pages.shared import PLOT_CONFIG, file_version
+from cnn_core.server.serving import ServingError
+from pages.shared import PLOT_CONFIG, cached_served, file_version, model_version, refused
 
 FRAME = "filters_timeline_frame"     # session_state: the snapshot shown
 PLAYING = "filters_timeline_playing"  # session_state: whether Play is on
@@ -21,8 +24,21 @@ FRAME_SECONDS = 0.8
 
 
 @st.cache_data(max_entries=6, show_spinner=False)
-def cached_history(path: str, version: float) -> dict[str, np.ndarray] | None:
-    return read_filter_history(path)
+def cached_history(path: str, version: float, kernel_shape: tuple | None = None) -> dict[str, np.ndarray] | None:
+    """The snapshots, checked against conv1's (kh, kw, count); None when missing or refused."""
+    try:
+        return read_filter_history(path, kernel_shape)
+    except ModelFileError:
+        return None
+
+
+def history_problem(path: str, kernel_shape: tuple | None) -> str | None:
+    """Why the snapshots were refused, for the page to say (None when they were not)."""
+    try:
+        read_filter_history(path, kernel_shape)
+    except ModelFileError as error:
+        return str(error)
+    return None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -40,6 +56,15 @@ def frame_figures(path: str, version: float, frame: int):
     return kernel_figure, map_figure
 
 
+def conv1_shape(choice: ModelChoice) -> tuple | None:
+    """(kh, kw, count) of the chosen model's conv1, which its snapshots must match (None for an MLP)."""
+    try:
+        served = cached_served(choice, model_version(choice))
+    except (RunError, ServingError, ValueError, OSError):
+        return None
+    return tuple(served.kernels[0].shape[:2]) + (served.kernels[0].shape[-1],) if served.kernels else None
+
+
 def toggle_play() -> None:
     st.session_state[PLAYING] = not st.session_state.get(PLAYING, False)
 
@@ -49,7 +74,10 @@ def timeline_view(choice: ModelChoice) -> None:
     st.subheader("Watch the filters form")
     path = (choice.folder / "filter_history.npz") if choice.folder else None
     version = file_version(choice.folder, "filter_history.npz")
-    history = cached_history(str(path), version) if version else None
+    kernel_shape = conv1_shape(choice)
+    history = cached_history(str(path), version, kernel_shape) if version else None
+    if history is None and version:
+        refused(history_problem(str(path), kernel_shape))
     if history is None or len(history.get("steps", [])) < 2:
         st.info("This model carries no record of how its filters formed. Every run trained here records "
                 "one: launch a short run on the Train page, then pick it above.")

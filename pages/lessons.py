@@ -34,7 +34,7 @@ def robustness_of(key: str, version: float, _served, _images, _labels) -> dict:
 def side_numbers(choice, served, dataset) -> dict:
     """The model's robustness.json, or the same numbers measured now on fewer digits (while a run's are
     still being prepared, or for a model without them)."""
-    stored = model_json(choice.folder, artifacts.ROBUSTNESS_FILE)
+    stored = model_json(choice.folder, artifacts.ROBUSTNESS_FILE, served)
     if stored:
         return stored
     if analysis_state(choice) in ("queued", "running"):

@@ -15,14 +15,14 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from cnn_core.common.data import DataError, how_to_get, load_dataset
-from cnn_core.common.preprocess import READABLE, ImageError, preprocess_bytes, preprocess_rgba, preview_png
+from cnn_core.common.preprocess import READABLE, ImageError, preprocess_rgba, read_upload
 from cnn_core.common.vocabulary import display_name, item_noun
 from cnn_core.plots.predict import digit_figure, probability_figure
 from cnn_core.server.serving import Prediction, ServedModel
 from pages import keys
 from pages.keys import ANY_CLASS, DRAWN_IMAGE, PREDICT_SAMPLE_CLASS
 from pages.keys import PREDICT_SAMPLE as SAMPLE
-from pages.shared import PLOT_CONFIG, analysis_state, digit_verdict, ensure_app_navigation, pick_model
+from pages.shared import PLOT_CONFIG, analysis_state, as_text, digit_verdict, ensure_app_navigation, pick_model
 
 CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
 CANVAS_KEY = "predict_canvas"     # The canvas's widget key is this plus its generation number.
@@ -218,15 +218,15 @@ def upload_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
             st.info(f"Upload a photo or scan of one {'handwritten digit' if noun == 'digit' else noun}.")
         return
     try:
-        data = upload.getvalue()
-        image28, preview = preprocess_bytes(data), preview_png(data)
+        # One decode, bounded by pixels, for both the digit and the preview (cnn_core.common.preprocess).
+        image28, preview = read_upload(upload.getvalue())
     except ImageError as error:
         with right:
-            st.error(f"{upload.name} cannot be used — {error}.")
+            st.error(f"{as_text(upload.name, 80)} cannot be used — {error}.")
         return
     with left:
         # A PNG made for the browser: st.image would try to write a 16-bit greyscale upload as JPEG.
-        st.image(preview, caption=upload.name, width=200)
+        st.image(preview, caption=as_text(upload.name, 80), width=200)
     with middle:
         show_seen(image28, key="predict_upload_seen")
     with right:

@@ -11,10 +11,10 @@ import math
 
 import streamlit as st
 
-from cnn_core.common.runs import ACTIVE, RunError, RunInfo, check_run_id
+from cnn_core.common.runs import ACTIVE, MAX_MODEL_BYTES, RunError, RunInfo, check_run_id, read_regular, regular
 from cnn_core.plots.runs import accuracy_figure, loss_figure
 from pages.keys import train as key
-from pages.shared import PLOT_CONFIG, is_presenter, launcher, owner_token, run_store
+from pages.shared import PLOT_CONFIG, as_code, as_text, is_presenter, launcher, owner_token, run_store
 
 RUN_PARAM = "run"       # query-string key holding the watched run's id
 IDLE_POLL_SECONDS = 3   # how often an idle Train page looks for a run another visitor launched
@@ -34,7 +34,7 @@ def watched_run() -> str | None:
             return requested
         except RunError:
             # Said once, in the visitor's words, without the server's paths.
-            st.warning(f"There is no run {requested[:80]!r} on this server (it may have been deleted). "
+            st.warning(f"There is no run {as_code(requested, 80)} on this server (it may have been deleted). "
                        "Showing the run training now, if any.")
     running = launcher().running()
     return running[0].run_id if running else None
@@ -70,7 +70,7 @@ def stopping(run_id: str) -> bool:
 def stop(run_id: str) -> None:
     try:
         launcher().stop(run_id, owner_token(), is_presenter())
-    except (PermissionError, RunError) as error:
+    except (PermissionError, RunError, OSError) as error:
         st.session_state[key("action_error")] = str(error)
 
 
@@ -78,25 +78,25 @@ def live_status(run_id: str, polling: bool) -> None:
     """A run's status, progress bar and, while it is active, a Stop button for those allowed."""
     info = read_run(run_id)
     if info is None:
-        st.warning(f"Run {run_id} can no longer be read: it was deleted or its folder is broken.")
+        st.warning(f"Run {as_text(run_id)} can no longer be read: it was deleted or its folder is broken.")
         return
     if polling and info.status not in ACTIVE:
         st.rerun(scope="app")  # Finished: redraw the whole page once, with the results and no polling.
     history = run_store().read_history(run_id)
     total = int(info.train.get("iterations", 0))
     device = info.metrics.get("device") or info.status_info.get("device") or ""
-    st.markdown(f"#### Run `{run_id}`: {info.status}" + (f" on {device}" if device else ""))
+    st.markdown(f"#### Run `{run_id}`: {info.status}" + (f" on {as_text(device, 80)}" if device else ""))
     if info.status == "queued":
         ahead = launcher().ahead_of(run_id)
         st.info(f"Waiting in the queue: {ahead} run(s) ahead of it, plus the one training now. "
                 "It starts by itself." if ahead else "Next in the queue: it starts when the run training now ends.")
     elif info.status in ("failed", "interrupted"):
-        st.error(f"This run {info.status}: {info.reason or 'no reason recorded'}. "
+        st.error(f"This run {info.status}: {as_text(info.reason or 'no reason recorded', 400)}. "
                  "Check the settings and launch again.")
     elif info.status == "running" and stopping(run_id):
         st.info("Stopping: the worker is saving what the network has learned so far.")
     elif info.reason and info.status == "running":
-        st.caption(info.reason)
+        st.caption(as_text(info.reason, 400))
     record = history[-1] if history else None
     if record is not None or info.status == "running":
         step = int(record["step"]) if record else 0
@@ -108,7 +108,7 @@ def live_status(run_id: str, polling: bool) -> None:
         else:
             st.caption("Only the visitor who launched this run, or the presenter, can stop it.")
     if key("action_error") in st.session_state:
-        st.error(st.session_state.pop(key("action_error")))
+        st.error(as_text(st.session_state.pop(key("action_error"))))
 
 
 def live_charts(run_id: str, live: bool) -> None:
@@ -145,7 +145,7 @@ def live_view(run_id: str) -> None:
 def delete(run_id: str) -> None:
     try:
         launcher().delete(run_id, owner_token(), is_presenter())
-    except (PermissionError, RunError) as error:
+    except (PermissionError, RunError, OSError) as error:
         st.session_state[key("action_error")] = str(error)
         return
     st.session_state.pop(key("confirm_delete"), None)
@@ -165,12 +165,13 @@ def run_actions(run_id: str) -> None:
     if watch.button("Show this run", key=key("watch")):
         st.query_params[RUN_PARAM] = run_id
         st.rerun()
-    model.download_button("Download model (.keras)", data=lambda: (path / "model.keras").read_bytes(),
+    # Only a regular file of the run's own folder is served (never through a symbolic link).
+    model.download_button("Download model (.keras)", data=lambda: model_bytes(path / "model.keras"),
                           file_name=f"{run_id}.keras", key=key("download_model"), on_click="ignore",
-                          disabled=not (path / "model.keras").is_file())
+                          disabled=not regular(path / "model.keras"))
     history.download_button("Download history (.csv)", data=lambda: store.history_csv(run_id),
                             file_name=f"{run_id}-history.csv", key=key("download_history"), on_click="ignore",
-                            disabled=not (path / "history.jsonl").is_file())
+                            disabled=not regular(path / "history.jsonl"))
     active = is_active(run_id)
     if active:
         remove.caption("Stop it before deleting it.")
@@ -179,14 +180,22 @@ def run_actions(run_id: str) -> None:
     elif remove.button("Delete...", key=key("delete")):
         st.session_state[key("confirm_delete")] = run_id
     if st.session_state.get(key("confirm_delete")) == run_id and not active:
-        st.warning(f"Delete run {run_id} and its model for good?")
+        st.warning(f"Delete run {as_text(run_id)} and its model for good?")
         yes, no = st.columns([1, 6])
         yes.button("Yes, delete", key=key("delete_yes"), type="primary", on_click=delete, args=(run_id,))
         if no.button("Cancel", key=key("delete_no")):
             st.session_state.pop(key("confirm_delete"))
             st.rerun()
     if key("action_error") in st.session_state:
-        st.error(st.session_state.pop(key("action_error")))
+        st.error(as_text(st.session_state.pop(key("action_error"))))
+
+
+def model_bytes(path) -> bytes:
+    """A run's model.keras for download: a regular file of its folder, within the size bound, else nothing."""
+    try:
+        return read_regular(path, MAX_MODEL_BYTES)
+    except RunError:
+        return b""
 
 
 def table_key() -> str:

@@ -1,5 +1,9 @@
 """Streamlit glue shared by the pages: the launcher, cached models and files, the visitor's identity.
 
+The visitor's identity: the owner token and the presenter's login come from this browser's cookies
+(``cnn_core.server.access``), so they survive a reload and follow to a new tab, and never travel in
+the address. Text from the address or a run folder goes into Markdown through ``as_text``.
+
 Everything here is thin: the work is in ``cnn_core``. The web server never imports TensorFlow or
 Keras: training runs in worker processes (``cnn_core.server.launcher``), models are served through
 LiteRT (``cnn_core.server.serving``), and even the device list comes from a child process. Each
@@ -11,24 +15,60 @@ from __future__ import annotations
 
 import hmac
 import os
-import secrets
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from cnn_core.common.arrays import ModelFileError
 from cnn_core.common.data import DataError, Dataset, load_dataset, locate
 from cnn_core.common.runs import RunError, RunStore
 from cnn_core.experiments import artifacts, neighbours, novelty
+from cnn_core.server import access
 from cnn_core.server.catalogue import ModelChoice, model_choices
 from cnn_core.server.devices import DeviceReport, probe
 from cnn_core.server.fetch import fetch
 from cnn_core.server.launcher import Launcher, launcher_from_environment
+from cnn_core.server.memory import start_trimmer, tune_malloc
 from cnn_core.server.serving import ServedModel, ServingError
 from pages import keys
 
 PLOT_CONFIG = {"displayModeBar": False}  # charts without Plotly's toolbar, which crowds small figures
+PRESENTER_LEFT = "presenter_left"  # session: the presenter logged out here; ignore the cookie until it is gone
+# What Markdown, Streamlit's directives (:red[...], :material/...:) and emoji short codes could read
+# as more than text anywhere in a line, and what could start a block at its beginning.
+MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>()!~:$|&])")
+MARKDOWN_BLOCK = re.compile(r"^(\d+(?=[.)])|(?=[#>+=-]))(.)")  # a heading, quote or list item: "# x", "- x", "1. x"
+# Bare addresses GitHub-flavoured Markdown turns into links whatever is escaped ("http://...",
+# "www.", "a@b.c"): an invisible word joiner after their first letter keeps them text.
+AUTOLINK = re.compile(r"(?i)\b(h)(ttps?)|\b(f)(tp)|\b(w)(ww)|(@)")
+WORD_JOINER = "\u2060"
+
+
+def one_line(value, limit: int | None = None) -> str:
+    text = str(value) if limit is None else str(value)[:limit]
+    return " ".join(text.replace("\x00", " ").split())  # a newline could start a Markdown block
+
+
+def as_text(value, limit: int | None = None) -> str:
+    """Text from the address bar or a run folder, made safe to put in Markdown: every character that
+    could be read as markup is escaped and bare addresses are kept from becoming links, so it shows
+    as typed and never as a link or a format."""
+    text = MARKDOWN_INLINE.sub(r"\\\1", one_line(value, limit))
+    text = AUTOLINK.sub(lambda match: WORD_JOINER.join(part for part in match.groups() if part) + (
+        WORD_JOINER if match.group(7) else ""), text)
+    return MARKDOWN_BLOCK.sub(r"\1\\\2", text)
+
+
+def as_code(value, limit: int | None = None) -> str:
+    """Text from the address bar as inline code in Markdown: shown exactly as typed, in a code span
+    fenced with more backticks than it holds, where Markdown reads nothing at all."""
+    text = one_line(value, limit) or " "
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def ensure_app_navigation() -> None:
@@ -52,7 +92,10 @@ def ensure_app_navigation() -> None:
 
 @st.cache_resource
 def launcher() -> Launcher:
-    """The server's training queue: one for every visitor of this server."""
+    """The server's training queue: one for every visitor of this server, started with the server
+    (app.py's lifespan), or by the first page view where the app runs without it."""
+    tune_malloc()
+    start_trimmer()
     return launcher_from_environment(RunStore())
 
 
@@ -82,10 +125,19 @@ def device_report() -> DeviceReport | None:
 
 
 def owner_token() -> str:
-    """This browser session's secret: the runs it launches can be stopped and deleted by it alone."""
+    """This browser's secret: the runs it launches can be stopped and deleted by it alone. It comes from
+    the browser's cookie (set by the server, ``access.OwnerCookie``), so a reload or another tab of
+    the same browser is the same owner; never from the address, which can be shared."""
     if keys.OWNER not in st.session_state:
-        st.session_state[keys.OWNER] = secrets.token_urlsafe(24)
+        st.session_state[keys.OWNER] = access.valid_token(_cookie(access.OWNER_COOKIE)) or access.new_token()
     return st.session_state[keys.OWNER]
+
+
+def _cookie(name: str) -> str | None:
+    try:
+        return st.context.cookies.get(name)
+    except Exception:  # No browser behind this session (a bare script run).
+        return None
 
 
 def presenter_password() -> str:
@@ -99,26 +151,95 @@ def presenter_password() -> str:
     return str(from_secrets or os.environ.get("CNN_PRESENTER_PASSWORD", ""))
 
 
+@st.cache_resource
+def _presenter_guard() -> access.Throttle:
+    """Wrong presenter passwords, counted per client address for the whole server."""
+    return access.Throttle()
+
+
+def _secret() -> bytes:
+    return access.server_secret(run_store().root)
+
+
 def is_presenter() -> bool:
-    return bool(st.session_state.get(keys.PRESENTER))
+    """Whether this session is the presenter's: logged in here, or a valid presenter cookie from a login
+    in this browser (which survives a reload and opens new tabs as the presenter too)."""
+    if st.session_state.get(keys.PRESENTER):
+        return True
+    password = presenter_password()
+    if password and access.presenter_token_valid(_cookie(access.PRESENTER_COOKIE), _secret(), password):
+        if not st.session_state.get(PRESENTER_LEFT):
+            st.session_state[keys.PRESENTER] = True
+            return True
+    return False
 
 
 def presenter_login() -> None:
-    """A sidebar field for the presenter password, shown only when one is configured."""
+    """A sidebar field for the presenter password, shown only when one is configured. Wrong guesses
+    slow down per client address (``access.Throttle``) and are logged. The pages that can launch or
+    manage runs call it first (it also keeps the visitor's cookies, ``remember_visitor``)."""
+    remember_visitor()
     expected = presenter_password()
     if not expected:
         return
     with st.sidebar:
         if is_presenter():
             st.caption(":material/verified_user: Presenter: you can stop and delete every run.")
+            if st.button("Stop being the presenter", key="presenter_logout"):
+                st.session_state[keys.PRESENTER] = False
+                st.session_state[PRESENTER_LEFT] = True
+                st.rerun()
             return
         typed = st.text_input("Presenter password", type="password", key="presenter_password_input",
                               help="The presenter can stop and delete every visitor's runs.")
-        if typed:
-            if hmac.compare_digest(typed.encode(), expected.encode()):
-                st.session_state[keys.PRESENTER] = True
-                st.rerun()
-            st.error("That is not the presenter password.")
+        if not typed:
+            return
+        client = client_address()
+        guard = _presenter_guard()
+        wait = guard.wait(client)
+        if wait > 0:
+            st.error(f"Too many wrong passwords: wait {wait:.0f} s, then try again.")
+            return
+        if hmac.compare_digest(typed.encode(), expected.encode()):
+            guard.succeeded(client)
+            st.session_state[keys.PRESENTER] = True
+            st.session_state.pop(PRESENTER_LEFT, None)
+            st.rerun()
+        delay = guard.failed(client)
+        st.error("That is not the presenter password." + (f" Wait {delay:.0f} s before the next try." if delay else ""))
+
+
+def client_address() -> str:
+    """The visitor's address as Streamlit has it, or one name for all (localhost, a test, no address)."""
+    try:
+        address = st.context.ip_address
+    except Exception:
+        address = None
+    return address if isinstance(address, str) and address else "every client"
+
+
+def remember_visitor() -> None:
+    """Keep the presenter's login in this browser (a signed token in a cookie, never the password), or
+    end it, and write the owner cookie where the server could not (an app run without app.py's server)."""
+    script = []
+    if not access.valid_token(_cookie(access.OWNER_COOKIE)):
+        script.append(_set_cookie(access.OWNER_COOKIE, owner_token(), access.OWNER_DAYS))
+    password = presenter_password()
+    if password and st.session_state.get(keys.PRESENTER):
+        if not access.presenter_token_valid(_cookie(access.PRESENTER_COOKIE), _secret(), password):
+            script.append(_set_cookie(access.PRESENTER_COOKIE, access.presenter_token(_secret(), password),
+                                      access.PRESENTER_DAYS))
+    elif st.session_state.get(PRESENTER_LEFT) and _cookie(access.PRESENTER_COOKIE):
+        script.append(_set_cookie(access.PRESENTER_COOKIE, "", 0))
+    if script:
+        with st.sidebar:
+            st.html("<script>" + "".join(script) + "</script>", unsafe_allow_javascript=True)
+
+
+def _set_cookie(name: str, value: str, days: float) -> str:
+    """JavaScript that sets a cookie of this site (values are this server's own tokens: no quoting needed)."""
+    return (f"document.cookie = '{name}={value}; path=/; max-age={int(days * 86400)}; samesite=strict'"
+            " + (location.protocol === 'https:' ? '; secure' : '');")
 
 
 def dataset_or_stop(name: str = "mnist") -> Dataset:
@@ -183,7 +304,7 @@ def pick_model(label: str = "Model", widget_key: str = "model_picker", choices: 
     try:
         return choice, cached_served(choice, model_version(choice))
     except (RunError, ServingError, ValueError, OSError) as error:
-        st.error(f"{choice.label} cannot be used: {error}")
+        st.error(f"{as_text(choice.label)} cannot be used: {as_text(error)}")
         st.stop()
 
 
@@ -212,35 +333,56 @@ def wait_for_analysis(choice: ModelChoice, what: str) -> bool:
             "computes them once training has ended. This view fills in by itself when they are ready.")
     st.fragment(run_every=3)(_rerun_when_ready)(choice)
     return True
+def refused(problem: str | None) -> None:
+    """Say that a per-model file was refused (and so is treated as missing), and why."""
+    if problem:
+        st.warning(f"A file of this model was ignored: {as_text(problem)}")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _json(folder: str, name: str, version: float) -> dict | None:
-    return artifacts.read_json(Path(folder), name)
+def _json(folder: str, name: str, version: float, model: float, _served) -> tuple[dict | None, str | None]:
+    try:
+        return artifacts.read_json(Path(folder), name, _served), None
+    except ModelFileError as error:
+        return None, str(error)
 
 
-def model_json(folder: Path | None, name: str) -> dict | None:
-    """A JSON artifact of the model folder (novelty.json, ablation.json, robustness.json), or None."""
+def model_json(folder: Path | None, name: str, served: ServedModel | None = None) -> dict | None:
+    """A JSON artifact of the model folder (novelty.json, ablation.json, robustness.json) checked against
+    the model (``served``), or None when it is missing or refused (the page then says why)."""
     if folder is None:
         return None
-    return _json(str(folder), name, file_version(folder, name))
+    value, problem = _json(str(folder), name, file_version(folder, name), file_version(folder, "model.tflite"), served)
+    refused(problem)
+    return value
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the training digits' embeddings...")
-def _reference(folder: str, version: float, _train_images: np.ndarray) -> novelty.NoveltyReference | None:
-    return artifacts.read_reference(Path(folder), _train_images)
+def _reference(folder: str, version: float, hidden: int | None,
+               _train_images: np.ndarray) -> tuple[novelty.NoveltyReference | None, str | None]:
+    try:
+        return artifacts.read_reference(Path(folder), _train_images, hidden), None
+    except ModelFileError as error:
+        return None, str(error)
 
 
-def model_reference(folder: Path | None, dataset: Dataset) -> novelty.NoveltyReference | None:
-    """The model's neighbour index with the training pixels it points at, or None without neighbours.npz."""
+def model_reference(folder: Path | None, dataset: Dataset,
+                    served: ServedModel | None = None) -> novelty.NoveltyReference | None:
+    """The model's neighbour index with the training pixels it points at, or None without a usable
+    neighbours.npz (one whose embeddings do not fit ``served`` is refused, and the page says so)."""
     if folder is None:
         return None
-    return _reference(str(folder), file_version(folder, neighbours.NEIGHBOURS_FILE), dataset.train_images)
+    hidden = served.weights["hidden/kernel"].shape[1] if served is not None else None
+    reference, problem = _reference(str(folder), file_version(folder, neighbours.NEIGHBOURS_FILE), hidden,
+                                    dataset.train_images)
+    refused(problem)
+    return reference
 
 
 def digit_verdict(choice, served, image28: np.ndarray, dataset: Dataset) -> novelty.Verdict | None:
     """Whether the image looks like a digit to this model, or None when the model lacks its novelty files."""
-    reference, calibration = model_reference(choice.folder, dataset), model_json(choice.folder, novelty.NOVELTY_FILE)
+    reference = model_reference(choice.folder, dataset, served)
+    calibration = model_json(choice.folder, novelty.NOVELTY_FILE, served)
     if reference is None or calibration is None:
         return None
     image = np.asarray(image28, np.float32)[None]

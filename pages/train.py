@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core.common.data import locate
+from cnn_core.common.limits import estimate
 from cnn_core.common.runs import RunError
 from cnn_core.common.vocabulary import choices, menu_name
 from cnn_core.plots.runs import misclassified_figure, overlay_figure
@@ -20,8 +21,8 @@ from pages.confusion_view import confusion_drilldown
 from pages.keys import train as key
 from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, notice_new_run, run_actions,
                             table_key, watched_run)
-from pages.shared import (dataset_or_stop, device_report, ensure_app_navigation, fetch_dataset, launcher, owner_token,
-                          presenter_login, run_store)
+from pages.shared import (as_text, dataset_or_stop, device_report, ensure_app_navigation, fetch_dataset, launcher,
+                          owner_token, presenter_login, run_store)
 
 RUN_COLUMNS = ("name", "status", "accuracy", "duration_s", "device", "precision")
 FIELD_WIDTH = 190  # pixels per form field: room for "Warm-up then cosine" and a number's +/- buttons
@@ -94,10 +95,13 @@ def config_form() -> None:
                 choose("strategy", ("default", "mirrored"))
         problems = st.empty()
         submitted = st.form_submit_button("Launch training", type="primary", key=key("launch"))
+        needs = st.empty()
+    values = {field: st.session_state[key(field)] for field in form_defaults()}
+    limits = launcher().limits
+    model, train, errors = parse_form(values, gpu_count=len(gpus), limits=limits)
+    needs.caption(run_needs(values, gpus, limits))
     if not submitted:
         return
-    values = {field: st.session_state[key(field)] for field in form_defaults()}
-    model, train, errors = parse_form(values, gpu_count=len(gpus))
     if errors:
         problems.error("Fix these, then launch again:\n" + error_list(errors))
         return
@@ -108,12 +112,22 @@ def config_form() -> None:
     except LaunchRefused as refusal:
         problems.warning(str(refusal))
         return
-    status = run_store().read(run_id).status
-    st.session_state[key("launched")] = f"Run {run_id} {'started' if status == 'running' else 'queued'}."
+    try:
+        status = run_store().read(run_id).status
+    except RunError:  # Deleted by another tab already.
+        status = "queued"
+    st.session_state[key("launched")] = f"Run {as_text(run_id)} {'started' if status == 'running' else 'queued'}."
     # The run id goes in the address so that a reload finds it; a full rerun then draws the page
     # for the new run (its live view, its row in the table) from that address alone.
     st.query_params[RUN_PARAM] = run_id
     st.rerun()
+
+
+def run_needs(values: dict, gpus: list, limits) -> str:
+    """What the run in the form needs (parameters, memory, time), beside this server's bounds."""
+    model, train, _ = parse_form(values, gpu_count=len(gpus))
+    needs = f"This run: {estimate(model, train).describe()}. " if model is not None else ""
+    return needs + f"This server trains {limits.describe()}."
 
 
 def data_ready(name: str, slot) -> bool:
@@ -191,7 +205,7 @@ def saved_runs() -> None:
     st.subheader("Saved runs")
     runs, problems = run_store().list_runs()
     for problem in problems:
-        st.caption(f"Skipped a folder: {problem}")
+        st.caption(f"Skipped a folder: {as_text(problem)}")
     if not runs:
         st.info("No saved runs yet: launch one above.")
         return
@@ -216,8 +230,8 @@ def saved_runs() -> None:
         return
     names = dict(zip(table["run"], table["name"]))
     details = table.set_index("run")
-    st.markdown("\n".join(f"- **{names[run_id]}**: {details.loc[run_id, 'model']}; {details.loc[run_id, 'training']}"
-                          for run_id in chosen))
+    st.markdown("\n".join(f"- **{as_text(names[run_id])}**: {as_text(details.loc[run_id, 'model'])}; "
+                          f"{as_text(details.loc[run_id, 'training'])}" for run_id in chosen))
     st.plotly_chart(overlay_figure({run_id: run_store().read_history(run_id) for run_id in chosen}, names),
                     key=key("overlay"))
     run_actions(st.selectbox("Act on", chosen, key=key("act_on"), format_func=names.get)

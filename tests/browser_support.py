@@ -29,11 +29,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(runs_dir: Path, log_path: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Start `streamlit run app.py` headless; return the process and its URL once healthy."""
+def start_app(runs_dir: Path, log_path: Path, extra_env: dict | None = None,
+              prefix: list[str] = ()) -> tuple[subprocess.Popen, str]:
+    """Start `streamlit run app.py` headless (after ``prefix``, e.g. taskset); the process and its URL once healthy."""
     port = free_port()
     env = {**os.environ, "CNN_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    command = [*prefix, sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     log = open(log_path, "w")

@@ -3,6 +3,9 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
+
+from cnn_core.common.arrays import ModelFileError
 
 from cnn_core.experiments import artifacts, neighbours, novelty
 
@@ -29,4 +32,5 @@ def test_a_folder_without_files_gives_none(tmp_path):
     assert artifacts.read_json(tmp_path, novelty.NOVELTY_FILE) is None
     assert artifacts.read_reference(tmp_path, np.zeros((1, 28, 28), np.uint8)) is None
     (tmp_path / novelty.NOVELTY_FILE).write_text("[1, 2]")
-    assert artifacts.read_json(tmp_path, novelty.NOVELTY_FILE) is None
+    with pytest.raises(ModelFileError, match="novelty.json: expected a JSON object"):
+        artifacts.read_json(tmp_path, novelty.NOVELTY_FILE)

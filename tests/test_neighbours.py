@@ -30,7 +30,7 @@ def test_save_and_load_round_trip_and_bad_files(tmp_path):
     loaded = neighbours.load_index(tmp_path / "neighbours.npz")
     assert np.array_equal(loaded.embeddings, index.embeddings) and np.array_equal(loaded.labels, index.labels)
     np.savez(tmp_path / "bad.npz", embeddings=index.embeddings)
-    with pytest.raises(ValueError, match="missing"):
+    with pytest.raises(ValueError, match="bad.npz lacks indices, labels"):
         neighbours.load_index(tmp_path / "bad.npz")
 
 

@@ -262,3 +262,11 @@ def test_digit_figure_shows_the_28x28_pixels_top_row_first():
     assert digit_figure(image).layout.yaxis.range == (27.5, -0.5)
     with pytest.raises(ValueError, match="expected a 28x28 image"):
         digit_figure(np.zeros((32, 32)))
+
+
+def test_an_uploaded_files_name_is_shown_as_text_not_markdown(page):
+    name = "[Presenter login](http://127.0.0.1:9/phish) **bold**.png"
+    page.file_uploader(key="predict_upload").upload(name, b"not an image", "image/png").run()
+    [error] = [e.value for e in page.error]
+    assert "[Presenter login]" not in error and "**bold**" not in error  # every markup character escaped
+    assert error.startswith(r"\[Presenter login\]\(h") and r"\*\*bold\*\*.png cannot be used" in error

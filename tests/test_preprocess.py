@@ -293,3 +293,57 @@ def test_a_preview_refuses_what_preprocessing_refuses():
     for data, message in ((b"", "the data is empty"), (b"plain text", "not an image CNN Lab can read")):
         with pytest.raises(ImageError, match=message):
             preview_png(data)
+
+
+def big_rgba_png(side: int = 4096) -> bytes:
+    """Issue 19's upload: a small PNG (tens of KB) of side x side RGBA pixels, a digit on transparency."""
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([(side // 2, side // 8), (side // 2, side * 7 // 8)], fill=(255, 255, 255, 255),
+                               width=side // 12)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def test_a_big_upload_is_read_from_a_reduced_copy_with_one_decode():
+    data = big_rgba_png()
+    assert len(data) < 200_000
+    digit, preview = preprocess.read_upload(data)
+    assert digit.shape == (28, 28) and digit.max() == pytest.approx(1.0)
+    assert Image.open(io.BytesIO(preview)).size == (400, 400)
+    assert load_image_bytes(data).shape == (preprocess.WORK_SIDE, preprocess.WORK_SIDE)
+
+
+MEMORY_PROBE = """
+import io, resource, sys, threading
+from PIL import Image, ImageDraw
+sys.path.insert(0, {root!r})
+from cnn_core.common import preprocess
+from cnn_core.server.memory import tune_malloc
+from tests.test_preprocess import big_rgba_png
+assert tune_malloc()  # as the web server does at its start (app.py)
+data = big_rgba_png()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+threads = [threading.Thread(target=preprocess.read_upload, args=(data,)) for _ in range({visitors})]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+current = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")][0]
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, (current - before) / 1024)
+"""
+
+
+@pytest.mark.parametrize("visitors", [1, 5])
+def test_uploads_of_16_megapixels_at_once_stay_within_a_memory_budget(visitors):
+    """Issue 19: one such upload peaked at 1,170 MB, five at once took the server to 3,695 MB. Now each
+    decode holds at most 64 MB of full-resolution pixels and DECODE_SLOTS of them run at once."""
+    import subprocess
+    import sys
+
+    code = MEMORY_PROBE.format(root=str(Path(preprocess.__file__).resolve().parents[2]), visitors=visitors)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grew_mb, held_mb = map(float, result.stdout.split()[-2:])
+    assert grew_mb < 110 * min(visitors, preprocess.DECODE_SLOTS._initial_value), f"peak grew {grew_mb:.0f} MB"
+    assert held_mb < 30, f"{held_mb:.0f} MB still held after the uploads"

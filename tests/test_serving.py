@@ -251,8 +251,8 @@ def test_a_missing_or_symlinked_file(copy, tmp_path, name):
     (copy / name).rename(tmp_path / name)
     with pytest.raises(ServingError, match=f"{name} is missing"):
         ServedModel(copy)
-    (copy / name).symlink_to(tmp_path / name)  # A link out of the folder is as good as missing.
-    with pytest.raises(ServingError, match=f"{name} is missing"):
+    (copy / name).symlink_to(tmp_path / name)  # A link out of the folder is refused, never followed.
+    with pytest.raises(ServingError, match=f"{name} is a symbolic link, which CNN Lab does not follow"):
         ServedModel(copy)
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from cnn_core.common.arrays import ModelFileError
 from cnn_core.common.snapshots import MAX_SNAPSHOTS, FilterHistory, conv1_maps, read_filter_history
 
 
@@ -59,9 +60,10 @@ def test_snapshots_are_capped():
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04 a broken zip"], ids=["empty", "garbage", "broken-zip"])
-def test_an_unreadable_file_reads_as_none(tmp_path, content):
-    # The Filters page shows "no snapshots" for these rather than an error box.
+def test_an_unreadable_file_is_refused_with_its_reason_and_a_missing_one_reads_as_none(tmp_path, content):
+    # The Filters page says the file was ignored, and why, rather than showing an error box.
     path = tmp_path / "filter_history.npz"
     path.write_bytes(content)
-    assert read_filter_history(path) is None
+    with pytest.raises(ModelFileError, match="filter_history.npz is not a readable archive"):
+        read_filter_history(path)
     assert read_filter_history(tmp_path / "missing.npz") is None

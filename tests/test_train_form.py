@@ -107,3 +107,19 @@ def test_the_page_shows_human_names_and_every_problem_in_one_box(train_page):
         assert f"- {label} " in box, box
     assert not CODE_NAMES.search(box), box
     assert app.selectbox(key="train_schedule").value == "warmup_cosine"
+
+
+@needs_data
+def test_the_page_says_what_a_run_needs_and_refuses_one_over_the_servers_bounds(train_page, runs_dir):
+    app = train_page
+    needs = [caption.value for caption in app.caption if caption.value.startswith("This run:")]
+    assert needs and "333,526 parameters, about 1.0 GB of memory" in needs[0], needs
+    assert "This server trains at most 5,000,000 parameters, 1.5 GB of memory and 30 min per run" in needs[0]
+    app.number_input(key="train_batch_size").set_value(4096)
+    app.number_input(key="train_iterations").set_value(1_000_000)
+    app.button(key="train_launch").click().run()
+    assert not app.exception, app.exception
+    box = app.error[0].value
+    assert "- Batch size: this run needs about 3.9 GB of memory" in box and "a batch of at most 885 fits" in box, box
+    assert "- Iterations: this run would take about" in box and "days on this server" in box, box
+    assert not [path for path in runs_dir.iterdir() if not path.name.startswith(".")]  # Nothing was queued.

@@ -6,14 +6,25 @@ that its centre of mass sits at the centre. Inputs are image files (PNG, JPEG, .
 array a drawing canvas returns; both become a float "ink" array first (1 = ink, 0 = background),
 whichever way round the picture was drawn. NumPy and Pillow only: no TensorFlow, no Streamlit.
 
+Memory is bounded per upload by pixels, not bytes (a 76 KB PNG can hold 16 megapixels of RGBA):
+an image is refused above MAX_SIDE x MAX_SIDE from its header alone, reduced to at most WORK_SIDE
+pixels across while it is decoded (JPEG's own draft scaling, else Pillow's ``reduce``), and the
+decoding happens DECODE_SLOTS uploads at a time in the whole process, whatever the number
+of visitors. Everything after (the ink, the preview) works on the reduced copy, which is all the
+28x28 result needs; a drawing up to WORK_SIDE across is read exactly as it is. ``read_upload`` decodes once for both the digit and the page's preview.
+
 Try it: ``python -m cnn_core.common.preprocess drawing.png`` prints the 28x28 result as text.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import math
 import sys
+import threading
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -21,6 +32,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_SIDE = 4096                      # Longest width or height accepted, in pixels.
 MAX_PIXELS = MAX_SIDE * MAX_SIDE     # Most pixels accepted in one image.
 MAX_BYTES = 10 * 1024 * 1024         # Largest file accepted, in bytes.
+WORK_SIDE = 1024                     # Longest side an upload is reduced to while decoding: 50x the 20-px digit.
+# Uploads decoded at once in the whole process: each holds up to MAX_PIXELS x 4 bytes (64 MB) while
+# it decodes, then its reduced copy and ink (about 40 MB at WORK_SIDE).
+DECODE_SLOTS = threading.BoundedSemaphore(2)
 INK_THRESHOLD = 0.05                 # Ink fainter than this is treated as paper noise.
 FRAME_SIDE = 28                      # MNIST images are 28x28.
 DIGIT_BOX = 20                       # MNIST digits were scaled to fit a 20x20 box.
@@ -60,14 +75,58 @@ def load_image_file(path: str | Path) -> np.ndarray:
 
 
 def load_image_bytes(data: bytes) -> np.ndarray:
-    """Decode an encoded image (PNG, JPEG, ...) and return its ink as float32 in [0, 1]."""
-    with _open_checked(_checked_bytes(data)) as image:
-        try:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-        except DECODE_ERRORS as error:
-            raise ImageError(f"the image is damaged or truncated: {_one_line(error)}") from error
+    """Decode an encoded image (PNG, JPEG, ...) and return its ink as float32 in [0, 1], at most
+    WORK_SIDE pixels across."""
+    with decoded(data) as image:
         return _ink_from_image(image)
+
+
+class Upload(NamedTuple):
+    """An uploaded image, decoded once: the digit the model sees and a PNG preview for the page."""
+
+    digit: np.ndarray   # (28, 28) float32, max 1
+    preview: bytes      # an 8-bit PNG at most PREVIEW_SIDE across
+
+
+def read_upload(data: bytes) -> Upload:
+    """The digit and the preview of one upload, from a single bounded decode; ImageError if unusable."""
+    with decoded(data) as image:
+        digit = to_mnist(_ink_from_image(image))
+        return Upload(digit, _preview(image, PREVIEW_SIDE))
+
+
+@contextlib.contextmanager
+def decoded(data: bytes):
+    """The image in ``data``, decoded and reduced to at most WORK_SIDE across, upright (EXIF), as a
+    Pillow image, for the ``with`` block. The block runs in one of DECODE_SLOTS: the full-resolution
+    pixels are dropped before it starts, so a slot holds one reduced image and its ink arrays."""
+    data = _checked_bytes(data)
+    with DECODE_SLOTS:
+        with _open_checked(data) as image:
+            try:
+                if image.format == "JPEG":  # The decoder itself scales by 1/2, 1/4 or 1/8.
+                    image.draft("RGB" if image.mode not in ("L", "RGB") else image.mode, (WORK_SIDE, WORK_SIDE))
+                image.load()
+                upright = ImageOps.exif_transpose(_reduced(image, WORK_SIDE))
+            except DECODE_ERRORS as error:
+                raise ImageError(f"the image is damaged or truncated: {_one_line(error)}") from error
+        try:
+            yield upright
+        finally:
+            upright.close()
+
+
+def _reduced(image: Image.Image, side: int) -> Image.Image:
+    """A copy of a loaded image at most ``side`` pixels across, each pixel the mean of a box (ink stays ink)."""
+    factor = math.ceil(max(image.size) / side)
+    if image.mode in ("1", "P", "I;16", "I;16B", "I;16L", "I;16N"):  # modes reduce() cannot average
+        image = image.convert("RGBA" if image.mode == "P" and image.has_transparency_data
+                              else "RGB" if image.mode == "P" else "L" if image.mode == "1" else "I")
+    if factor <= 1:
+        return image.copy()
+    reduced = image.reduce(factor)
+    reduced.info = dict(image.info)  # The EXIF orientation, for exif_transpose.
+    return reduced
 
 
 def ink_from_rgba(rgba: np.ndarray) -> np.ndarray:
@@ -99,24 +158,27 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
 
 
 def preview_png(data: bytes, max_side: int = PREVIEW_SIDE) -> bytes:
-    """An upload as an 8-bit PNG at most ``max_side`` pixels across, for a page to show.
+    """An upload as an 8-bit PNG at most ``max_side`` pixels across, for a page to show."""
+    with decoded(data) as image:
+        return _preview(image, max_side)
 
-    Browsers and ``st.image`` cannot show every mode Pillow reads: 16-bit greyscale (``I;16``)
-    and 32-bit images are scaled to 8 bits here the way preprocessing reads them.
-    """
-    with _open_checked(_checked_bytes(data)) as image:
-        try:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode.startswith(("I", "F")):
-                image = Image.fromarray(np.rint(_high_depth_luminance(image) * 255).astype(np.uint8), "L")
-            elif image.mode not in ("L", "RGB", "RGBA"):
-                image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-            image.thumbnail((max_side, max_side))
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")
-        except DECODE_ERRORS as error:
-            raise ImageError(f"the image is damaged or truncated: {_one_line(error)}") from error
+
+def _preview(image: Image.Image, max_side: int) -> bytes:
+    """A decoded image as an 8-bit PNG at most ``max_side`` across. Browsers and ``st.image`` cannot
+    show every mode Pillow reads: 16-bit greyscale and 32-bit images are scaled to 8 bits here the way
+    preprocessing reads them."""
+    try:
+        if image.mode.startswith(("I", "F")):
+            image = Image.fromarray(np.rint(_high_depth_luminance(image) * 255).astype(np.uint8), "L")
+        elif image.mode not in ("L", "RGB", "RGBA"):
+            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+        else:
+            image = image.copy()
+        image.thumbnail((max_side, max_side))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+    except DECODE_ERRORS as error:
+        raise ImageError(f"the image is damaged or truncated: {_one_line(error)}") from error
     return buffer.getvalue()
 
 

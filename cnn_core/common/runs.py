@@ -20,12 +20,17 @@ which only reads it (and asks a worker to stop by leaving a ``stop`` file):
 
 Whole-file writes are atomic (a temporary file in the same folder, fsynced, then renamed), so a
 process killed mid-save never leaves a file that loads half-written; the history is append-only
-and a torn last line is ignored. A running run whose heartbeat has gone stale reads as
+and a torn last line is ignored. A new run folder is made whole in a hidden staging folder and
+then renamed into place, and a deleted one is renamed away before it is removed, so a full disk
+or a read-only folder never leaves half a run. Every file a server reads or serves is opened with
+``open_regular``: a regular file directly inside its folder, never through a symbolic link, and
+no larger than a bound. A running run whose heartbeat has gone stale reads as
 "interrupted", whatever the PID in its status says. Folders that are not valid runs (broken JSON,
 wrong field types, symlinks) are listed as skipped with their problem and never break a reader.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -35,6 +40,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import tempfile
 import time
 import zipfile
@@ -57,10 +63,71 @@ MAX_MODEL_BYTES = 64 * 2**20      # a .keras file, packed and unpacked; the seed
 TEMPORARY_AGE = 60.0              # seconds after which a dot-file left by a save is debris
 FILE_MODE = 0o644
 MAX_JSON_BYTES = 2**20            # config, status, metrics: a few hundred bytes each
+MAX_HISTORY_BYTES = 4 * 2**20     # history.jsonl read at most (its tail): a 30-minute run writes ~2 MB
+MAX_PREDICTIONS_BYTES = 2**20     # predictions.npy: 10,000 uint8 answers and a header
+VERDICTS = ".verdicts"            # beside the runs: how runs ended whose own folder could not say
+NO_SPACE = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM)
 
 
 class RunError(RuntimeError):
     """A run id is invalid, or a run is missing or broken."""
+
+
+def disk_problem(error: OSError) -> str:
+    """A write's OSError in a visitor's words: a full disk and a read-only folder say so."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the server's disk is full"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the server's runs folder is read-only"
+    return f"the server could not write its runs folder ({error.strerror or error})"
+
+
+def regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file itself (a symbolic link to one is not)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def open_regular(path: Path | str, limit: int):
+    """Open a file of a run or model folder for reading (binary), or RunError saying why not.
+
+    Only a regular file directly inside a folder that is not a symbolic link itself; the file is
+    opened with O_NOFOLLOW (a link is refused, not followed), it must have one name only (a hard
+    link to a file elsewhere is refused too) and at most ``limit`` bytes."""
+    path = Path(path)
+    if path.parent.is_symlink():
+        raise RunError(f"{path.parent.name} is a symbolic link, which CNN Lab does not follow")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        handle = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP or path.is_symlink():
+            raise RunError(f"{path.name} is a symbolic link, which CNN Lab does not follow") from None
+        raise RunError(f"{path.name} is missing" if error.errno == errno.ENOENT
+                       else f"{path.name}: unreadable ({error.strerror})") from None
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise RunError(f"{path.name} is not a regular file")
+        if info.st_nlink > 1:
+            raise RunError(f"{path.name} has other names (a hard link), which CNN Lab does not serve")
+        if info.st_size > limit:
+            raise RunError(f"{path.name} is {info.st_size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB limit")
+        return os.fdopen(handle, "rb")
+    except BaseException:
+        os.close(handle)
+        raise
+
+
+def read_regular(path: Path | str, limit: int) -> bytes:
+    """The bytes of ``path``, under ``open_regular``'s rules."""
+    with open_regular(path, limit) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # It grew after the size check.
+        raise RunError(f"{Path(path).name} is over the {limit / 2**20:.0f} MB limit")
+    return data
 
 
 @dataclass(frozen=True)
@@ -76,12 +143,12 @@ class RunInfo:
 
     @property
     def has_model(self) -> bool:
-        return (self.path / "model.keras").is_file()
+        return regular(self.path / "model.keras")
 
     @property
     def servable(self) -> bool:
-        """Whether the server can serve it (LiteRT model and weights written)."""
-        return all((self.path / name).is_file() for name in SERVING_FILES)
+        """Whether the server can serve it (LiteRT model and weights written, as regular files)."""
+        return all(regular(self.path / name) for name in SERVING_FILES)
 
     @property
     def train(self) -> dict:
@@ -140,12 +207,12 @@ def atomic_write_json(path: Path, value) -> None:
     atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True).encode())
 
 
-def read_json(path: Path) -> dict:
-    """Read a JSON object; RunError says which file is broken."""
+def read_json(path: Path, limit: int = MAX_JSON_BYTES) -> dict:
+    """Read a JSON object (a regular file of at most ``limit`` bytes); RunError says which file is broken."""
     try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise RunError(f"{path.name}: over {MAX_JSON_BYTES // 2**10} KB, which no run file should be")
-        value = json.loads(path.read_text())
+        value = json.loads(read_regular(path, limit))
+    except RunError as error:
+        raise RunError(f"{path.name}: unreadable ({str(error).removeprefix(path.name + ' ')[:120]})") from None
     except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep.
         raise RunError(f"{path.name}: unreadable ({(getattr(error, 'strerror', None) or str(error))[:120]})") from None
     if not isinstance(value, dict):
@@ -180,7 +247,8 @@ def check_fields(name: str, values: dict, numbers: tuple[str, ...] = (), texts: 
 
 
 def check_model_archive(path: Path) -> None:
-    """RunError unless ``path`` is a .keras zip whose packed and unpacked sizes are sane (no zip bomb)."""
+    """RunError unless ``path`` is a .keras zip whose packed and declared unpacked sizes are sane (no
+    zip bomb); ``keras_archive.network_of`` then checks the true sizes and what it will build."""
     if path.is_symlink() or not path.is_file():
         raise RunError(f"{path.name}: no such model file")
     if path.stat().st_size > MAX_MODEL_BYTES:
@@ -199,6 +267,7 @@ class RunStore:
 
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else default_root()
+        self._verdicts: dict[str, dict] = {}  # settle()'s records that no file could hold
 
     def path(self, run_id: str) -> Path:
         """The run's folder; RunError for a bad id or a symlink (never served from elsewhere)."""
@@ -209,20 +278,67 @@ class RunStore:
 
     # Writing (the worker, and the server when it queues a run).
     def create(self, config: dict, run_id: str | None = None, owner: str | None = None) -> str:
-        """Make a new run folder holding its config and a 'queued' status."""
+        """Make a new run folder holding its config and a 'queued' status.
+
+        The folder is filled in a hidden staging folder and renamed into place whole, so a launcher
+        never sees it half-made and a full disk leaves nothing behind: an OSError then becomes a
+        RunError that says what went wrong (``disk_problem``)."""
         run_id = check_run_id(run_id or new_run_id())
         folder = self.path(run_id)
-        self.root.mkdir(parents=True, exist_ok=True)
-        folder.mkdir(exist_ok=False)
-        atomic_write_json(folder / "config.json", {**config, **({"owner": owner_hash(owner)} if owner else {})})
-        self.write_status(run_id, "queued", queued_at=time.time())
+        if folder.exists():
+            raise FileExistsError(f"run {run_id} exists already")
+        staging = self.root / f".new-{run_id}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging.mkdir()
+            atomic_write_json(staging / "config.json", {**config, **({"owner": owner_hash(owner)} if owner else {})})
+            atomic_write_json(staging / "status.json", self._status_record("queued", queued_at=time.time()))
+            os.rename(staging, folder)  # Atomic; fails if another process took the id meanwhile.
+        except OSError as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, FileExistsError) or folder.exists():
+                raise FileExistsError(f"run {run_id} exists already") from None
+            raise RunError(f"No run was queued: {disk_problem(error)}.") from None
         return run_id
 
-    def write_status(self, run_id: str, status: str, **details) -> None:
+    @staticmethod
+    def _status_record(status: str, **details) -> dict:
         assert status in STATUSES, status
-        record = {"status": status, "updated": time.time(), "pid": os.getpid(),
-                  "host": socket.gethostname(), **details}
-        atomic_write_json(self.path(run_id) / "status.json", record)
+        return {"status": status, "updated": time.time(), "pid": os.getpid(), "host": socket.gethostname(), **details}
+
+    def write_status(self, run_id: str, status: str, **details) -> None:
+        atomic_write_json(self.path(run_id) / "status.json", self._status_record(status, **details))
+
+    def settle(self, run_id: str, status: str, **details) -> None:
+        """Record how a run ended, even when its folder cannot be written (a full disk, a read-only
+        folder): then in ``.verdicts/`` beside the runs, else in this process's memory. ``read``
+        shows the verdict for as long as status.json still says the run is active."""
+        try:
+            self.write_status(run_id, status, **details)
+            self._verdicts.pop(run_id, None)
+            return
+        except OSError:
+            pass
+        record = self._status_record(status, **details)
+        self._verdicts[run_id] = record
+        try:
+            (self.root / VERDICTS).mkdir(exist_ok=True)
+            atomic_write_json(self.root / VERDICTS / f"{run_id}.json", record)
+        except OSError:
+            pass  # The memory of this server still has it.
+
+    def _verdict(self, run_id: str) -> dict | None:
+        """A verdict ``settle`` could not write into the run folder, or None."""
+        if run_id in self._verdicts:
+            return self._verdicts[run_id]
+        path = self.root / VERDICTS / f"{run_id}.json"
+        if not regular(path):
+            return None
+        try:
+            record = read_json(path)
+        except RunError:
+            return None
+        return record if record.get("status") in STATUSES else None
 
     def beat(self, run_id: str, **details) -> None:
         """The worker's sign of life (and what it is doing), read by ``read``."""
@@ -287,6 +403,8 @@ class RunStore:
         config = read_json(folder / "config.json")
         check_config(config)
         status_info = read_json(folder / "status.json")
+        if status_info.get("status") in (*ACTIVE, "interrupted"):
+            status_info = self._verdict(run_id) or status_info
         check_fields("status.json", status_info, numbers=("updated", "pid", "queued_at", "returncode"),
                      texts=("reason", "device", "host"))
         status = status_info.get("status")
@@ -295,11 +413,11 @@ class RunStore:
         if status == "running" and self.stale(folder, status_info):
             status = "interrupted"
             status_info = {**status_info, "reason": "its worker stopped answering (server restart or crash)"}
-        metrics = read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else {}
+        metrics = read_json(folder / "metrics.json") if (folder / "metrics.json").exists() else {}
         check_fields("metrics.json", metrics, numbers=("test_accuracy", "test_loss", "seconds", "steps",
                                                         "images_per_second", "parameters", "test_images"),
                      texts=("device", "precision"))
-        if status == "completed" and not (folder / "model.keras").is_file():
+        if status == "completed" and not regular(folder / "model.keras"):
             raise RunError(f"run {run_id} is marked completed but model.keras is missing")
         return RunInfo(run_id, folder, status, config, metrics, status_info)
 
@@ -308,10 +426,10 @@ class RunStore:
         """When the run's worker last showed a sign of life (heartbeat, else the status's time)."""
         times = [status_info.get("updated") or 0.0]
         try:
-            beat = json.loads((folder / "heartbeat").read_text()).get("time")
+            beat = json.loads(read_regular(folder / "heartbeat", MAX_JSON_BYTES)).get("time")
             if is_number(beat):
                 times.append(beat)
-        except (OSError, ValueError, AttributeError, RecursionError):
+        except (RunError, OSError, ValueError, AttributeError, RecursionError):
             pass
         return max(times)
 
@@ -335,21 +453,9 @@ class RunStore:
         return runs, problems
 
     def read_history(self, run_id: str) -> list[dict]:
-        """The progress records, oldest first; a torn or malformed line is skipped."""
-        path = self.path(run_id) / "history.jsonl"
-        records = []
-        try:
-            lines = path.read_text().splitlines()
-        except OSError:
-            return records
-        for line in lines:
-            try:
-                value = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(value, dict) and is_number(value.get("step")):
-                records.append({key: (value.get(key) if is_number(value.get(key)) else None) for key in HISTORY_COLUMNS})
-        return records
+        """The progress records, oldest first; a torn or malformed line is skipped. At most the last
+        MAX_HISTORY_BYTES are read: a history that grew past them shows its latest records."""
+        return read_history_file(self.path(run_id) / "history.jsonl")
 
     def history_csv(self, run_id: str) -> bytes:
         """The history as CSV, for download."""
@@ -358,18 +464,19 @@ class RunStore:
             lines.append(",".join("" if record[key] is None else repr(record[key]) for key in HISTORY_COLUMNS))
         return ("\n".join(lines) + "\n").encode()
 
-    def read_predictions(self, run_id: str) -> np.ndarray | None:
-        path = self.path(run_id) / "predictions.npy"
+    def read_predictions(self, run_id: str, count: int | None = None) -> np.ndarray | None:
+        """One class index (0-9) per test image, as the worker writes them (``count`` of them when
+        given), or None for anything else: missing, linked, oversized or of another shape."""
         try:
-            if path.is_file() and not path.is_symlink() and path.stat().st_size <= 2**20:
-                predictions = np.load(path, allow_pickle=False)
-                # Only what the worker writes: one class index (0-9) per test image.
-                if (isinstance(predictions, np.ndarray) and predictions.ndim == 1
-                        and np.issubdtype(predictions.dtype, np.integer) and predictions.size
-                        and predictions.min() >= 0 and predictions.max() < 10):
-                    return predictions
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            pass
+            with open_regular(self.path(run_id) / "predictions.npy", MAX_PREDICTIONS_BYTES) as handle:
+                predictions = np.load(handle, allow_pickle=False)
+        except (RunError, OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
+        if (isinstance(predictions, np.ndarray) and predictions.ndim == 1
+                and np.issubdtype(predictions.dtype, np.integer) and predictions.size
+                and (count is None or predictions.size == count)
+                and predictions.min() >= 0 and predictions.max() < 10):
+            return predictions
         return None
 
     def is_owner(self, run_id: str, token: str | None) -> bool:
@@ -388,12 +495,55 @@ class RunStore:
                 entry.unlink(missing_ok=True)
 
     def delete(self, run_id: str) -> None:
-        """Delete a run folder (never through a symlink); RunError if it cannot be removed."""
+        """Delete a run folder (never through a symlink); RunError if it cannot be removed.
+
+        The folder is first renamed to a hidden name in one step, so a removal that fails half-way
+        (a read-only file, say) leaves no half a run in the list; what is left of it goes next time."""
         folder = self.path(run_id)
         if not folder.is_dir():
             raise RunError(f"there is no run {run_id}")
+        trash = self.root / f".deleted-{run_id}-{secrets.token_hex(3)}"
         try:
-            shutil.rmtree(folder)
+            os.rename(folder, trash)
         except OSError as error:
-            raise RunError(f"run {run_id} could not be deleted ({error.strerror})") from None
+            raise RunError(f"run {run_id} could not be deleted: {disk_problem(error)}") from None
+        shutil.rmtree(trash, ignore_errors=True)
+        self._verdicts.pop(run_id, None)
+        (self.root / VERDICTS / f"{run_id}.json").unlink(missing_ok=True)
+        self.empty_trash()
+
+    def empty_trash(self) -> None:
+        """Remove what earlier deletes and creates could not (hidden folders of runs gone)."""
+        try:
+            entries = list(self.root.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith((".deleted-", ".new-")) and entry.is_dir() and not entry.is_symlink():
+                if entry.name.startswith(".new-") and time.time() - entry.stat().st_mtime < TEMPORARY_AGE:
+                    continue  # Maybe a create in progress in another server.
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def read_history_file(path: Path, limit: int = MAX_HISTORY_BYTES) -> list[dict]:
+    """The progress records of a history.jsonl, oldest first: every well-formed line of its last
+    ``limit`` bytes (a partial first line of that tail, and torn or malformed lines, are skipped)."""
+    try:
+        with open_regular(path, 2**62) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                handle.seek(size - limit)
+                handle.readline()  # The rest of a line cut by the seek.
+            text = handle.read(limit)
+    except (RunError, OSError):
+        return []
+    records = []
+    for line in text.decode(errors="replace").splitlines():
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(value, dict) and is_number(value.get("step")):
+            records.append({key: (value.get(key) if is_number(value.get(key)) else None) for key in HISTORY_COLUMNS})
+    return records
 

@@ -13,15 +13,16 @@ them as ``filter_history.npz`` in the run folder:
 from __future__ import annotations
 
 import io
-import zipfile
+from pathlib import Path
 
 import numpy as np
 
+from cnn_core.common.arrays import ModelFileError, Spec, read_npz_or_none
 from cnn_core.common.kernels import convolve2d
 
 DIGIT_INDEX = 0     # test digit 0 (a 7 in MNIST, an ankle boot in Fashion-MNIST)
 MAX_SNAPSHOTS = 64
-MAX_HISTORY_BYTES = 64 * 2**20  # unpacked; 64 snapshots of 256 channels are ~25 MB
+MAX_HISTORY_BYTES = 32 * 2**20  # the file; 64 snapshots of 256 channels unpack to ~25 MB
 
 
 def conv1_maps(image: np.ndarray, kernels: np.ndarray, biases: np.ndarray) -> np.ndarray:
@@ -61,13 +62,19 @@ class FilterHistory:
         store.write_file(run_id, "filter_history.npz", buffer.getvalue())
 
 
-def read_filter_history(path) -> dict[str, np.ndarray] | None:
-    """The saved snapshots (see the module docstring), or None when absent or unreadable."""
-    try:
-        with zipfile.ZipFile(path) as packed:  # Sizes first: a hostile archive must not unpack to gigabytes.
-            if sum(item.file_size for item in packed.infolist()) > MAX_HISTORY_BYTES:
-                return None
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+def read_filter_history(path, kernel_shape: tuple[int, int, int] | None = None) -> dict[str, np.ndarray] | None:
+    """The saved snapshots (see the module docstring), None when there is no file; ModelFileError when
+    it is a link, too big, unreadable, or does not fit conv1's ``kernel_shape`` (kh, kw, count), each
+    array's shape checked from its header before its data is read (``cnn_core.common.arrays``)."""
+    height, width, count = kernel_shape or (range(1, 8), range(1, 8), range(1, 257))
+    snapshots = range(1, MAX_SNAPSHOTS + 1)
+    specs = {"steps": Spec("iu", (snapshots,)), "kernels": Spec("f", (snapshots, height, width, count), itemsize=4),
+             "maps": Spec("f", (snapshots, 28, 28, count), itemsize=4), "digit": Spec("f", (28, 28)),
+             "digit_index": Spec("iu", ())}
+    history = read_npz_or_none(Path(path), specs, MAX_HISTORY_BYTES)
+    if history is None:
         return None
+    steps, kernels, maps = history["steps"], history["kernels"], history["maps"]
+    if not len(steps) == len(kernels) == len(maps) or kernels.shape[-1] != maps.shape[-1]:
+        raise ModelFileError(f"{Path(path).name}: steps, kernels and maps disagree in length or filters")
+    return history

@@ -6,9 +6,12 @@
     robustness.json  compare_side's numbers: parameters, test, shift and rotation accuracy
 
 ``write_artifacts`` takes the served model (``cnn_core.server.serving.ServedModel``, LiteRT), so the
-numbers are the ones the server will reproduce. For a run, the launcher starts this module as a
-process of its own once the training worker has exited, at the lowest CPU priority, so the next
-run's training never waits for it; it records its progress in the run's ``analysis.json``:
+numbers are the ones the server will reproduce. The readers check each file against the model it
+belongs to (shapes, counts, ranges) and its size before use: a file that does not fit is a
+``ModelFileError`` with the reason, never a crash or a gigabyte of memory further on. For a run,
+the launcher starts this module as a process of its own once the training worker has exited, at
+the lowest CPU priority, so the next run's training never waits for it; it records its progress in
+the run's ``analysis.json``:
 
     python -m cnn_core.experiments.artifacts models/seed-mnist           # a model folder, by hand
     python -m cnn_core.experiments.artifacts --run RUN_ID --runs-dir runs --robustness-images 2000
@@ -18,12 +21,15 @@ No TensorFlow: LiteRT and NumPy only.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from cnn_core.common import runs
+from cnn_core.common.arrays import ModelFileError
 from cnn_core.experiments import ablation, compare, neighbours, novelty
 
 ABLATION_FILE = "ablation.json"
@@ -69,27 +75,89 @@ def write_artifacts(served, dataset, folder: Path, write=_write_file, log=None,
     return {**summaries, "robustness": robustness}
 
 
-def read_json(folder: Path, name: str) -> dict | None:
-    """A JSON artifact, or None when the file is missing or unreadable."""
-    try:
-        value = json.loads((Path(folder) / name).read_text())
-    except (OSError, ValueError):
+def read_json(folder: Path, name: str, served=None) -> dict | None:
+    """A JSON artifact checked against its model (``served``, when given): None when the file is missing,
+    ModelFileError when it is a link, too big, broken, or does not describe this model."""
+    path = Path(folder) / name
+    if not path.exists() and not path.is_symlink():
         return None
-    return value if isinstance(value, dict) else None
+    try:
+        value = runs.read_json(path)
+    except runs.RunError as error:
+        raise ModelFileError(str(error)) from None
+    CHECKS.get(name, lambda value, served: None)(value, served)
+    return value
 
 
-def read_reference(folder: Path, train_images: np.ndarray) -> novelty.NoveltyReference | None:
-    """The neighbour index with its training pixels, or None when ``neighbours.npz`` is missing or broken."""
+def number(value, low: float = -math.inf, high: float = math.inf) -> bool:
+    return runs.is_number(value) and low <= value <= high
+
+
+def check_novelty(calibration: dict, served=None) -> None:
+    """novelty.json: four weights per signal, a threshold, and the two measured flag rates."""
+    for key in ("mean", "std", "coefficients"):
+        values = calibration.get(key)
+        if not isinstance(values, list) or len(values) != len(novelty.SIGNALS) or not all(map(number, values)):
+            raise ModelFileError(f"{novelty.NOVELTY_FILE}: {key} should be {len(novelty.SIGNALS)} numbers")
+    if not all(value > 0 for value in calibration["std"]):
+        raise ModelFileError(f"{novelty.NOVELTY_FILE}: std should be positive")
+    for key, low, high in (("bias", -math.inf, math.inf), ("threshold", -math.inf, math.inf),
+                           ("digit_flag_rate", 0, 1), ("non_digit_flag_rate", 0, 1)):
+        if not number(calibration.get(key), low, high):
+            raise ModelFileError(f"{novelty.NOVELTY_FILE}: {key} should be a number from {low} to {high}")
+
+
+def check_ablation(ranking: dict, served=None) -> None:
+    """ablation.json: one entry per filter of this model at most, each naming a filter it has."""
+    channels = list(served.channels) if served is not None else None
+    filters = ranking.get("filters")
+    if not isinstance(ranking.get("images"), int) or not number(ranking["images"], 1, 10**6) or not isinstance(filters, list):
+        raise ModelFileError(f"{ABLATION_FILE}: expected the images scored and a list of filters")
+    if channels is not None and len(filters) > sum(channels):
+        raise ModelFileError(f"{ABLATION_FILE}: ranks {len(filters)} filters; this model has {sum(channels)}")
+    for row in filters:
+        block, index = (row.get("block"), row.get("filter")) if isinstance(row, dict) else (None, None)
+        if (not isinstance(block, int) or not isinstance(index, int) or not number(row.get("drop"), -1, 1)
+                or block < 1 or index < 0 or (channels is not None and (block > len(channels) or index >= channels[block - 1]))):
+            raise ModelFileError(f"{ABLATION_FILE}: an entry names no filter of this model: {str(row)[:80]}")
+
+
+def check_robustness(side: dict, served=None) -> None:
+    """robustness.json: a parameter count, test accuracy, and accuracy by shift and by rotation."""
+    if not isinstance(side.get("parameters"), int) or not number(side["parameters"], 0) or not number(side.get("test_accuracy"), 0, 1):
+        raise ModelFileError(f"{ROBUSTNESS_FILE}: expected the parameter count and a test accuracy")
+    if served is not None and side["parameters"] != compare.parameter_count(served.weights):
+        raise ModelFileError(f"{ROBUSTNESS_FILE}: counts {side['parameters']:,} parameters; this model has "
+                             f"{compare.parameter_count(served.weights):,}")
+    for key, needed in (("shift_accuracy", "3"), ("rotation_accuracy", "30")):
+        curve = side.get(key)
+        if (not isinstance(curve, dict) or needed not in curve or len(curve) > 64
+                or not all(number(value, 0, 1) and number(_float(x)) for x, value in curve.items())):
+            raise ModelFileError(f"{ROBUSTNESS_FILE}: {key} should map up to 64 offsets (with {needed}) to accuracies")
+
+
+def _float(text) -> float | None:
     try:
-        index = neighbours.load_index(Path(folder) / neighbours.NEIGHBOURS_FILE)
-    except (OSError, ValueError):
+        return float(text)
+    except (TypeError, ValueError):
         return None
-    return novelty.NoveltyReference.from_index(index, train_images)
+
+
+CHECKS = {novelty.NOVELTY_FILE: check_novelty, ABLATION_FILE: check_ablation, ROBUSTNESS_FILE: check_robustness}
+
+
+def read_reference(folder: Path, train_images: np.ndarray, hidden: int | None = None) -> novelty.NoveltyReference | None:
+    """The neighbour index with its training pixels: None when ``neighbours.npz`` is missing,
+    ModelFileError when it does not fit a model with ``hidden`` penultimate units and this training set."""
+    index = neighbours.load_index_or_none(Path(folder) / neighbours.NEIGHBOURS_FILE, hidden, len(train_images))
+    return None if index is None else novelty.NoveltyReference.from_index(index, train_images)
 
 
 def looks_like_digit(served, image28: np.ndarray, folder: Path, train_images: np.ndarray) -> bool | None:
     """The verdict for one image, or None when the model folder lacks its novelty files."""
-    calibration, reference = read_json(folder, novelty.NOVELTY_FILE), read_reference(folder, train_images)
+    hidden = served.weights["hidden/kernel"].shape[1]
+    calibration = read_json(folder, novelty.NOVELTY_FILE, served)
+    reference = read_reference(folder, train_images, hidden)
     if calibration is None or reference is None:
         return None
     image = np.asarray(image28, np.float32)[None]

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from cnn_core.common.arrays import ModelFileError, Spec, read_npz
+from cnn_core.common.runs import RunError
+
 INDEX_IMAGES = 10_000
 NEIGHBOURS_FILE = "neighbours.npz"
+MAX_INDEX_BYTES = 32 * 2**20  # 10,000 float16 embeddings of the widest dense layer (1,024) are 20 MB
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,11 @@ class NeighbourIndex:
     embeddings: np.ndarray  # (n, hidden) float16, each row of length 1 (or 0 for an all-zero embedding)
     labels: np.ndarray      # (n,) uint8
     indices: np.ndarray     # (n,) int32: positions in the training set
+
+    @cached_property
+    def transposed(self) -> np.ndarray:
+        """(hidden, n) float32, made once per index: every query multiplies by it."""
+        return np.ascontiguousarray(self.embeddings.astype(np.float32).T)
 
 
 @dataclass(frozen=True)
@@ -64,21 +74,38 @@ def save_index(path: Path, index: NeighbourIndex) -> bytes:
     return buffer.getvalue()
 
 
-def load_index(path: Path) -> NeighbourIndex:
-    """Read ``neighbours.npz``; ValueError if an array is missing or the shapes disagree."""
-    with np.load(path, allow_pickle=False) as archive:
-        missing = {"embeddings", "labels", "indices"} - set(archive.files)
-        if missing:
-            raise ValueError(f"{path}: expected arrays embeddings, labels, indices; missing {sorted(missing)}")
-        index = NeighbourIndex(archive["embeddings"], archive["labels"], archive["indices"])
-    if not len(index.embeddings) == len(index.labels) == len(index.indices):
-        raise ValueError(f"{path}: embeddings, labels and indices have different lengths")
+def load_index(path: Path, hidden: int | None = None, train_count: int | None = None) -> NeighbourIndex:
+    """Read ``neighbours.npz`` for a model whose penultimate layer has ``hidden`` units, over a training
+    set of ``train_count`` digits; ValueError (``ModelFileError``) for anything else, found from the
+    arrays' headers before their data is read (``cnn_core.common.arrays``)."""
+    arrays = read_npz(Path(path), {"embeddings": Spec("f", (None, hidden), longest=INDEX_IMAGES),
+                                   "labels": Spec("iu", (None,), longest=INDEX_IMAGES),
+                                   "indices": Spec("iu", (None,), longest=INDEX_IMAGES)}, MAX_INDEX_BYTES)
+    index = NeighbourIndex(arrays["embeddings"], arrays["labels"], arrays["indices"])
+    name = Path(path).name
+    if not len(index.embeddings) == len(index.labels) == len(index.indices) or not len(index.labels):
+        raise ModelFileError(f"{name}: embeddings, labels and indices have different lengths")
+    if index.labels.max() > 9 or (train_count is not None and not 0 <= index.indices.min() <= index.indices.max() < train_count):
+        raise ModelFileError(f"{name}: labels or training-digit indices out of range")
+    if not np.isfinite(index.embeddings).all():
+        raise ModelFileError(f"{name}: embeddings hold NaN or infinity")
     return index
+
+
+def load_index_or_none(path: Path, hidden: int | None = None, train_count: int | None = None) -> NeighbourIndex | None:
+    """``load_index``, None when the file is missing; a link or an oversized file is a ModelFileError."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        return load_index(path, hidden, train_count)
+    except RunError as error:
+        raise ModelFileError(str(error)) from None
 
 
 def similarities(index: NeighbourIndex, query: np.ndarray) -> np.ndarray:
     """Cosine similarity of the query embedding(s) to every indexed digit: (n,) or (queries, n)."""
-    return normalise(query) @ index.embeddings.astype(np.float32).T
+    return normalise(query) @ index.transposed
 
 
 def nearest(index: NeighbourIndex, query: np.ndarray, count: int = 8) -> Neighbours:

@@ -51,11 +51,14 @@ class NoveltyReference:
 
     index: NeighbourIndex
     pixels: np.ndarray  # (n, 784) float32 in [0, 1], row i is training image index.indices[i]
+    squared: np.ndarray = None  # (n,) float32: each row's squared length, computed once (not per query)
 
     @classmethod
     def from_index(cls, index: NeighbourIndex, train_images: np.ndarray) -> "NoveltyReference":
         pixels = np.asarray(train_images)[index.indices].reshape(len(index.indices), -1).astype(np.float32)
-        return cls(index, pixels / 255 if np.asarray(train_images).dtype == np.uint8 else pixels)
+        if np.asarray(train_images).dtype == np.uint8:
+            pixels /= 255
+        return cls(index, pixels, np.einsum("ij,ij->i", pixels, pixels))
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ def _as_images(images) -> np.ndarray:
 def pixel_distances(reference: NoveltyReference, images: np.ndarray) -> np.ndarray:
     """(n,) mean Euclidean distance to the PIXEL_NEIGHBOURS nearest reference digits."""
     flat = _as_images(images).reshape(len(images), -1)
-    squared_reference = (reference.pixels ** 2).sum(axis=1)
+    squared_reference = reference.squared if reference.squared is not None else np.einsum(
+        "ij,ij->i", reference.pixels, reference.pixels)
     result = []
     for start in range(0, len(flat), CHUNK):
         block = flat[start:start + CHUNK]

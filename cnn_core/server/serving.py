@@ -11,12 +11,14 @@ line and the experiments serve models the same way, so there is one served-model
     served.feature_maps(image28)              # {"conv1": (28, 28, 32), "relu1": ..., "pool2": (7, 7, 64)}
     served.kernels[0].shape                   # (3, 3, 1, 32): conv1's kernels
 
-Files are size-checked before they are read, so a hostile upload or run folder cannot balloon the
+Files are read only when they are regular files of the folder (no symbolic link) and size-checked
+before they are read, so a hostile run folder can neither serve another file nor balloon the
 server's memory. One interpreter per model, used under a lock: Streamlit serves each visitor from
 its own thread, and a LiteRT interpreter is not thread-safe.
 """
 from __future__ import annotations
 
+import io
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_core.common.data import DATASETS
+from cnn_core.common.runs import RunError, read_regular
 from cnn_core.common.scoring import softmax
 from cnn_core.experiments.transforms import as_batch
 
@@ -54,25 +57,27 @@ class Prediction:
         return self.class_names[self.label]
 
 
-def check_size(path: Path, limit: int) -> int:
-    """The file's size, or ServingError when it is missing, not a plain file or over ``limit``."""
-    if path.is_symlink() or not path.is_file():
-        raise ServingError(f"{path.name} is missing")
-    size = path.stat().st_size
-    if size > limit:
-        raise ServingError(f"{path.name} is {size / 2**20:.0f} MB, over the {limit / 2**20:.0f} MB limit")
-    return size
+def read_model_file(path: Path, limit: int) -> bytes:
+    """A file of the model folder: a regular file, not a link, at most ``limit`` bytes (ServingError otherwise)."""
+    try:
+        return read_regular(path, limit)
+    except RunError as error:
+        raise ServingError(str(error)) from None
 
 
 def read_weights(path: Path) -> dict[str, np.ndarray]:
-    """weights.npz as float32 arrays; the unpacked sizes are checked before anything is unpacked."""
-    check_size(path, MAX_WEIGHTS_BYTES)
+    """weights.npz as float32 arrays; the file is read under ``runs.open_regular``'s rules and the sizes
+    of its arrays checked before anything is unpacked (the arrays' shapes are checked against
+    model.tflite once both are loaded)."""
+    data = read_model_file(path, MAX_WEIGHTS_BYTES)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(item.file_size for item in archive.infolist())
             if unpacked > MAX_WEIGHTS_BYTES:
                 raise ServingError(f"{path.name} unpacks to {unpacked / 2**20:.0f} MB, over the limit")
-        with np.load(path, allow_pickle=False) as archive:
+        # zipfile stops each member at the size it declares (and checks its CRC), so the sizes
+        # summed above bound what unpacking can cost even when they lie.
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             weights = {name: np.asarray(archive[name], np.float32) for name in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         if isinstance(error, ServingError):
@@ -89,8 +94,7 @@ class ServedModel:
     def __init__(self, folder: Path | str, class_names: tuple[str, ...] | None = None, threads: int = 1):
         folder = Path(folder)
         weights = read_weights(folder / "weights.npz")
-        check_size(folder / "model.tflite", MAX_MODEL_BYTES)
-        self._load((folder / "model.tflite").read_bytes(), weights, class_names, threads)
+        self._load(read_model_file(folder / "model.tflite", MAX_MODEL_BYTES), weights, class_names, threads)
         self.folder = folder
 
     @classmethod

@@ -6,7 +6,8 @@
 The configs validate themselves (``ConfigError``, which names the fields it is about); this module
 turns the form's strings into values, checks every field on its own so that all problems show at
 once, puts each message on the field the error names, and rewrites it in the words the form shows
-(``LABELS``), never the config's names. Menus name values as ``common.vocabulary`` does.
+(``LABELS``), never the config's names. Menus name values as ``common.vocabulary`` does. With the
+server's ``Limits`` (``cnn_core.common.limits``), a run over a bound gets the reason on its field.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import dataclasses
 import re
 
 from cnn_core.common.config import PRESETS, ConfigError, ModelConfig, TrainConfig, matched_mlp
+from cnn_core.common.limits import Limits
 
 MODEL_FIELDS = ("conv_channels", "kernel_size", "pool_size", "hidden_units", "init_stddev")
 # Every TrainConfig field, so a preset's value of a field the form does not show still reaches the run.
@@ -94,8 +96,10 @@ def field_errors(config_class, values: dict) -> dict[str, str]:
     return errors
 
 
-def parse_form(values: dict, gpu_count: int = 0) -> tuple[ModelConfig | None, TrainConfig | None, dict]:
-    """Configs from the form's values, or None and ``{field: message}`` for every problem found."""
+def parse_form(values: dict, gpu_count: int = 0,
+               limits: Limits | None = None) -> tuple[ModelConfig | None, TrainConfig | None, dict]:
+    """Configs from the form's values, or None and ``{field: message}`` for every problem found,
+    the server's ``limits`` (if given) included."""
     errors: dict[str, str] = {}
     model_values = {name: whole(name, values[name]) for name in MODEL_FIELDS if name != "conv_channels"}
     train_values = {name: whole(name, values[name]) for name in TRAIN_FIELDS}
@@ -130,6 +134,9 @@ def parse_form(values: dict, gpu_count: int = 0) -> tuple[ModelConfig | None, Tr
             errors["network"] = f"no fully connected net matches this CNN's size: {error}"
     if errors:
         return None, None, {field: in_words(field, message) for field, message in errors.items()}
+    over = limits.check(model, train) if limits is not None else {}
+    if over:  # Already in the form's words; each opens with its field's label.
+        return None, None, {field: f"{LABELS[field]}: {message}" for field, message in over.items()}
     return model, train, {}
 
 

@@ -13,6 +13,7 @@ import time
 import traceback
 
 from cnn_core.common.config import ModelConfig, ProgressRecord, TrainConfig
+from cnn_core.common.limits import memory_bound_mb, out_of_memory, out_of_memory_reason
 from cnn_core.common.runs import RunStore
 from cnn_core.common.snapshots import FilterHistory
 from cnn_core.worker.devices import resolve_device, resolve_precision
@@ -99,8 +100,10 @@ class TrainingJob:
             self._train()
         except Exception as error:  # A failed job reports why; the process carries on.
             detail = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
-            self._finish("failed", f"{type(error).__name__}: {detail}" if detail else type(error).__name__,
-                         trace=traceback.format_exc(limit=8))
+            reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+            if out_of_memory(f"{type(error).__name__} {error}"):  # TensorFlow's OOM, under the kernel's bound.
+                reason = out_of_memory_reason(memory_bound_mb())
+            self._finish("failed", reason, trace=traceback.format_exc(limit=8))
         finally:
             self._done.set()
 

@@ -10,6 +10,11 @@ this process does, and gives every byte of memory (GPU memory too) back when it 
 MNIST run is left with ``analysis.json`` saying "queued": its experiment files are computed by a
 lighter process the launcher starts after this one exits, so the next run need not wait for them.
 
+Its memory is bounded by the kernel to the server's bound per run (``cnn_core.common.limits``,
+``$CNN_LIMITS``) before TensorFlow loads, so a run that needs more fails alone, as "out of memory".
+When the folder cannot be written (a full disk, made read-only) it says why on stderr, which the
+launcher keeps in worker.log and reads back for the run's reason.
+
 Exit status: 0 when the run completed or was stopped, 1 when it failed, 2 for a bad run id.
 """
 from __future__ import annotations
@@ -20,7 +25,8 @@ import signal
 import sys
 import threading
 
-from cnn_core.common.runs import HEARTBEAT_SECONDS, RunError, RunStore, check_config, read_json
+from cnn_core.common.limits import active_limits, apply_memory_limit
+from cnn_core.common.runs import HEARTBEAT_SECONDS, RunError, RunStore, check_config, disk_problem, read_json
 
 
 class Heartbeat(threading.Thread):
@@ -88,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nice:
         os.nice(args.nice)
+    try:
+        limit_memory()
+    except ValueError as error:  # A bad $CNN_LIMITS value.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     store = RunStore(args.runs_dir)
     try:
         store.path(args.run_id)
@@ -95,6 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # The folder went away or became unwritable: the launcher reads this line.
+        print(f"worker failed: {disk_problem(error)} ({type(error).__name__}: {error.strerror})",
+              file=sys.stderr, flush=True)
+        return 1
+
+
+def limit_memory() -> None:
+    """The server's memory bound per run, enforced by the kernel from here on (before TensorFlow loads)."""
+    apply_memory_limit(active_limits().worker_memory_mb)
 
 
 if __name__ == "__main__":
