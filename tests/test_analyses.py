@@ -109,3 +109,21 @@ def test_the_experiments_page_says_the_files_are_being_prepared(runs_dir, tiny_m
     assert not app.exception, app.exception
     assert "being prepared" in texts(app)
     assert "experiments_ranking" not in " ".join(chart.proto.id for chart in app.get("plotly_chart"))
+
+
+def test_an_analysis_past_the_run_length_bound_is_ended_and_marked_failed(run_store, tiny_models):
+    import subprocess
+    import sys
+    import time
+
+    from cnn_core.server.analyses import Analyses, Analysis
+
+    run_id = completed_run(run_store, tiny_models.cnn)
+    analyses = Analyses(run_store, {}, lambda code: f"exited {code}", max_seconds=0.5)
+    stuck = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    analyses.running[run_id] = Analysis(run_id, stuck, time.time() - 1)
+    run_store.write_analysis(run_id, "running", pid=stuck.pid)
+    analyses.tick([run_store.read(run_id)])
+    assert stuck.poll() is not None and run_id not in analyses.running
+    record = run_store.read_analysis(run_id)
+    assert record["status"] == "failed" and "past the server's bound" in record["reason"]

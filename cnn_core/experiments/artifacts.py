@@ -209,6 +209,9 @@ def main(argv: list[str]) -> int:
         os.nice(args.nice)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     if args.run:
+        from cnn_core.common.limits import active_limits, apply_memory_limit
+
+        apply_memory_limit(active_limits().worker_memory_mb)  # the server's bound per run holds here too
         try:
             store = RunStore(args.runs_dir)
             store.read(args.run)

@@ -6,6 +6,8 @@ a time, oldest first, gets ``python -m cnn_core.experiments.artifacts --run RUN_
 NumPy, at the lowest CPU priority, so that it only takes what the next run's training leaves. The
 queue is the run folders, as for training: a server restart loses nothing (an analysis whose
 process is gone is queued again), and two servers on one folder decide under the same lock.
+Each analysis has the server's bounds per run (``cnn_core.common.limits``): the kernel holds it to
+the worker's memory bound, and one that runs past the run-length bound is ended and marked failed.
 """
 from __future__ import annotations
 
@@ -42,12 +44,14 @@ def pid_alive(pid) -> bool:
 class Analyses:
     """The analysis processes one launcher started, and the choice of which run goes next."""
 
-    def __init__(self, store: RunStore, environment: dict, death_reason):
+    def __init__(self, store: RunStore, environment: dict, death_reason, max_seconds: float | None = None):
         self.store, self.environment, self.death_reason = store, environment, death_reason
+        self.max_seconds = max_seconds  # None: no bound on an analysis's time
         self.running: dict[str, Analysis] = {}
 
     def tick(self, runs: list[RunInfo]) -> None:
         """Reap finished analyses, then start the oldest queued one if a place is free (caller holds the folder lock)."""
+        self._end_overdue()
         self._reap()
         if len(self.running) >= MAX_ANALYSES:
             return
@@ -82,6 +86,17 @@ class Analyses:
         self.running[run_id] = Analysis(run_id, process, time.time())
         # Running from now, with the child's pid, so another server on this folder leaves it alone.
         self.store.write_analysis(run_id, "running", pid=process.pid, started=time.time())
+
+    def _end_overdue(self) -> None:
+        """End an analysis past the run-length bound; its run keeps its model, without experiment files."""
+        if not self.max_seconds:
+            return
+        for run_id, analysis in self.running.items():
+            if analysis.process.poll() is None and time.time() - analysis.started > self.max_seconds:
+                analysis.process.kill()
+                analysis.process.wait(10)
+                self._mark_failed(run_id, f"the analysis ran past the server's bound of {self.max_seconds / 60:.0f} min "
+                                          "per run and was ended")
 
     def _reap(self) -> None:
         for run_id, analysis in list(self.running.items()):

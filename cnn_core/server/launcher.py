@@ -124,7 +124,7 @@ class Launcher:
         self.max_running, self.max_waiting, self.max_runs, self.nice = max_running, max_waiting, max_runs, nice
         self.limits = limits if limits is not None else bounds.active_limits()
         self._workers: dict[str, Worker] = {}
-        self.analyses = Analyses(self.store, worker_environment(), death_reason)
+        self.analyses = Analyses(self.store, worker_environment(), death_reason, self.limits.max_run_seconds)
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._clean_all_debris()

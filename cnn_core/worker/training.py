@@ -15,6 +15,7 @@ import weakref
 import numpy as np
 
 from cnn_core.common.config import TrainConfig
+from cnn_core.common.limits import SCORE_BATCH
 from cnn_core.common.scoring import score_logits
 
 
@@ -119,12 +120,12 @@ def compiled_forward(model):
     return forward
 
 
-def score(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> tuple[float, float, np.ndarray]:
+def score(model, images: np.ndarray, labels: np.ndarray, batch_size: int = SCORE_BATCH) -> tuple[float, float, np.ndarray]:
     """Mean cross-entropy, accuracy and predicted classes of ``model`` on uint8 images.
 
     Through the traced forward pass, a few hundred images at a time: every activation of a batch is
     held at once, and a big batch made the final scoring a worker's memory peak
-    (``benchmarks/worker_memory.py``)."""
+    (``benchmarks/worker_memory.py``; ``common.limits`` counts this batch in its estimate)."""
     forward = compiled_forward(model)
     logits = np.concatenate([forward(as_model_input(images[start:start + batch_size])).numpy()
                              for start in range(0, len(images), batch_size)])
