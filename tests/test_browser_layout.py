@@ -6,6 +6,7 @@ table wider than the page. Screenshots go to artifacts/screenshots/layout-train-
 """
 import pytest
 
+from cnn_core.common.vocabulary import NAMES
 from tests.browser_support import open_page, page_errors, screenshot, wait_idle
 from tests.conftest import needs_data
 
@@ -52,7 +53,7 @@ def test_the_train_page_reads_whole_at(browser, app_url, saved_runs, width):
     preset = page.locator("[data-testid=stSelectbox]").filter(has_text="Preset").locator("input")
     preset.wait_for(timeout=120_000)
     preset.click()
-    page.get_by_role("option", name="Fast: 40x the rate, warm-up then cosine").click()
+    page.get_by_role("option", name=NAMES["preset"]["fast"].menu).click()
     wait_idle(page)
     page.locator("[data-testid=stDataFrame]").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)  # the grid lays its columns out after the script ends
