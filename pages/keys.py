@@ -9,10 +9,15 @@ from __future__ import annotations
 # Pages, as st.switch_page and st.navigation name them.
 PREDICT_PAGE = "pages/predict.py"
 FILTERS_PAGE = "pages/filters.py"
+EXPERIMENTS_PAGE = "pages/experiments.py"
+LESSONS_PAGE = "pages/lessons.py"
+TRAIN_PAGE = "pages/train.py"
+TOUR_PAGE = "pages/tour.py"
 
 MODEL = "model_key"          # the model this visitor picked (a catalogue key), shared by every page's menu
 OWNER = "owner_token"        # this browser session's secret, which owns its runs
 PRESENTER = "presenter"      # True once the presenter password was given
+PROJECTOR = "projector_mode"  # True: larger type and tiles for a room (the address keeps it as projector=1)
 # The last digit drawn on the Predict page: a (28, 28) float32 array in [0, 1], after MNIST-style
 # preprocessing; Filters, Experiments and Lessons offer it as their input image.
 DRAWN_IMAGE = "drawn_image"
