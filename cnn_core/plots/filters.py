@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 DIVERGING = "RdBu_r"  # negative blue, zero white, positive red
-SEQUENTIAL = "gray_r"  # non-negative maps: white background, dark ink, like the digit itself
+SEQUENTIAL = [[0.0, "black"], [1.0, "white"]]  # non-negative maps: light on dark, as MNIST stores its digits
 COLORBAR_PIXELS = 80   # room the colour bar takes beside the plot
 LABEL_PIXELS = 16      # height of one line of tile label
 
@@ -130,8 +130,8 @@ def tile_grid(stack, titles: Sequence[str] | None = None, columns: int | None = 
 
 
 def image_figure(image, title: str = "", diverging: bool | None = None, height: int | None = None,
-                 width: int = 320, show_values: bool = False) -> go.Figure:
-    """One 2-D image or map: grey ink on white, or the diverging scale when it has negative values.
+                 width: int = 320, show_values: bool = False, colour_bar: bool = True) -> go.Figure:
+    """One 2-D image or map: light on dark like a digit, or the diverging scale when it has negative values.
 
     ``show_values`` writes each cell's number in it and drops the colour bar (for small kernels).
     """
@@ -142,9 +142,9 @@ def image_figure(image, title: str = "", diverging: bool | None = None, height: 
         z=image.astype(np.float32), colorscale=DIVERGING if diverging else SEQUENTIAL,
         zmin=-limit if diverging else 0.0, zmax=limit, zmid=0.0 if diverging else None,
         hovertemplate="row %{y}, column %{x}: %{z:.4f}<extra></extra>",
-        texttemplate="%{z:.3~g}" if show_values else None, showscale=not show_values,
+        texttemplate="%{z:.3~g}" if show_values else None, showscale=colour_bar and not show_values,
         colorbar=dict(thickness=10))
-    if show_values:
+    if show_values or not colour_bar:
         width += COLORBAR_PIXELS  # no colour bar takes that room
     return go.Figure(heatmap, layout=_picture_layout(image.shape, title, height, width))
 
