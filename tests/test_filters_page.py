@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, needs_data
-from tests.support import close_launcher, completed_run, select_model, texts
+from tests.support import click_tile, close_launcher, completed_run, select_model, texts, tile_data
 
 pytestmark = needs_data
 CNN_RUN, MLP_RUN = "filters-cnn", "filters-mlp"
@@ -75,7 +75,7 @@ def test_cnn_page_shows_kernels_maps_matches_and_an_exact_matrix_product(app):
     stages = app.radio(key="filters_stage")
     assert stages.options == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2"]
     stages.set_value("pool2").run()
-    assert "pool2: 8 maps of 7x7" in chart(app, "filters_maps")["layout"]["title"]["text"]
+    assert tile_data(app, "filters_maps")["heading"] == "pool2: 8 maps of 7x7"
     assert float(app.metric[0].value) < 1e-4  # matrix x image vs direct convolution
     assert app.metric[1].value == "4,428 of 614,656"  # sobel x, shown first: 6 non-zero taps, less those off the border
     app.selectbox(key="filters_matrix_kernel").select("hand-made: identity").run()
@@ -124,3 +124,42 @@ def test_mlp_model_says_it_has_no_convolutions(app):
     select_model(app, "filters_model", MLP_RUN)
     assert "multilayer perceptron" in texts(app)
     assert not [r for r in app.radio if r.key == "filters_stage"] and app.metric  # no feature maps, but the designed kernels and matrix still work
+
+
+def test_clicking_a_kernel_selects_it_for_its_maps_and_for_switching_it_off(app):
+    assert tile_data(app, "filters_conv1_kernels")["selected"] == [0]
+    click_tile(app, "filters_conv1_kernels", 2)
+    assert not app.exception
+    assert tile_data(app, "filters_conv1_kernels")["selected"] == [2]
+    assert any(m.value.startswith("Kernel **#2**") for m in app.markdown)
+    assert app.query_params["kernel"] == "2"
+    assert app.button(key="filters_switch_off").label == "Switch kernel #2 off and see what it costs"
+    # A click on a conv1 map selects the same kernel; one on a conv2 map, that channel below.
+    click_tile(app, "filters_maps", 3)
+    assert tile_data(app, "filters_conv1_kernels")["selected"] == [3]
+    app.radio(key="filters_stage").set_value("relu2").run()
+    click_tile(app, "filters_maps", 5)
+    assert app.number_input(key="filters_deep_channel").value == 5 and app.query_params["channel"] == "5"
+
+
+def test_the_address_holds_the_view_and_a_link_opens_it_again(app, filters_runs):
+    from streamlit.testing.v1 import AppTest
+
+    app.number_input(key="filters_index").set_value(7).run()
+    app.radio(key="filters_stage").set_value("pool1").run()
+    address = dict(app.query_params)
+    assert address["model"] == CNN_RUN and address["digit"] == "7" and address["stage"] == "pool1"
+    # Another browser: a new session opened on that address alone, focused on one section.
+    other = AppTest.from_file(str(ROOT / "pages" / "filters.py"), default_timeout=180)
+    other.query_params.update({**address, "view": "maps", "kernel": "1"})
+    other.run()
+    assert not other.exception, other.exception
+    assert other.number_input(key="filters_index").value == 7 and other.radio(key="filters_stage").value == "pool1"
+    assert tile_data(other, "filters_maps")["heading"].startswith("pool1") and tile_data(other, "filters_maps")["selected"] == [1]
+    assert "filters_conv1_kernels" not in str([e.proto.id for e in other.get("bidi_component")])  # one section only
+    # A hand-edited address: what cannot be read is named, and the page shows its defaults.
+    broken = AppTest.from_file(str(ROOT / "pages" / "filters.py"), default_timeout=180)
+    broken.query_params.update({"model": CNN_RUN, "digit": "99999999", "stage": "<b>x</b>"})
+    broken.run()
+    assert not broken.exception and broken.number_input(key="filters_index").value == 0
+    assert any("could not be read (digit, stage)" in c.value for c in broken.caption)
