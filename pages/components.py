@@ -113,6 +113,7 @@ button.tile:focus-visible { outline: 2px solid var(--st-primary-color, #2563eb);
          font-size: var(--label); line-height: 1.25; min-height: 2.5em; margin-top: 2px; overflow-wrap: anywhere; }
 .tile-grid.one-line .label { -webkit-line-clamp: 1; min-height: 1.25em; white-space: nowrap; text-overflow: ellipsis;
                              display: block; }
+.tile-grid .tile .label:empty { display: none; }
 .tile.off .pictures img { opacity: 0.2; filter: grayscale(1); }
 .tile.off .label::before { content: "off \\00b7 "; font-weight: 600; }
 .tile-legend { display: flex; align-items: center; gap: 6px; margin-top: 8px; font-size: var(--label); }
@@ -127,12 +128,13 @@ _LINK_JS = """
 export default function(component) {
   const { data, parentElement } = component;
   let root = parentElement.querySelector('.link-root');
-  if (root) { root.querySelector('button').dataset.view = data.view; return; }
+  if (root) { Object.assign(root.querySelector('button').dataset, {view: data.view, page: data.page}); return; }
   root = document.createElement('div');
   root.className = 'link-root';
   const button = document.createElement('button');
   button.type = 'button';
   button.dataset.view = data.view;
+  button.dataset.page = data.page;
   button.textContent = data.label;
   const field = document.createElement('input');
   field.readOnly = true;
@@ -141,10 +143,16 @@ export default function(component) {
   const note = document.createElement('span');
   note.className = 'note';
   button.onclick = async () => {
-    const url = new URL(window.location.href);
+    // The link opens Home with ?page=...: a browser that opens /filters directly first asks
+    // /filters/_stcore/health (a 404) before finding the server; Home sends it on to the page.
+    const here = new URL(window.location.href);
+    const page = button.dataset.page;
+    let base = here.pathname;
+    if (page && base.endsWith('/' + page)) base = base.slice(0, -page.length);
+    const url = new URL(here.origin + base);
+    if (page) url.searchParams.set('page', page);
+    here.searchParams.forEach((value, name) => { if (name !== 'tour' && name !== 'page') url.searchParams.set(name, value); });
     url.searchParams.set('view', button.dataset.view);
-    url.searchParams.delete('tour');
-    url.hash = '';
     field.value = url.toString();
     field.hidden = false;
     field.focus();
@@ -206,14 +214,43 @@ def clicked(key: str) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
 
 
-def link_button(view: str, label: str = "Link to this view") -> None:
+def link_button(view: str, label: str = "Link to this view", key: str | None = None) -> None:
     """A button that shows (and copies) the address of this section, as it is on the screen now."""
-    _link(key=f"link_{view}", data={"view": view, "label": label})
+    _link(key=key or f"link_{view}", data={"view": view, "label": label, "page": links.current_page()})
 
 
 def heading(title: str, view: str) -> None:
-    """A section's heading with its "Link to this view" button beside it."""
+    """A section's heading with its "Link to this view" button beside it (during the tour, the banner
+    above the page names the step and holds the button)."""
+    if in_tour():
+        return
     row = st.container(horizontal=True, vertical_alignment="center", gap="small")
     row.subheader(title, width="content")
     with row:
         link_button(view)
+
+
+def in_tour() -> bool:
+    """Whether the address is a step of the guided tour (whose banner above the page tells the story)."""
+    return links.address(links.TOUR) is not None
+
+
+def page_title(title: str) -> None:
+    """The page's title, left out during the tour: the banner names the step, and a 768-pixel screen
+    needs the room for the view."""
+    if not in_tour():
+        st.title(title)
+
+
+def intro(text: str) -> None:
+    """A view's explanation: in full, or folded during the tour, which says it in two or three sentences."""
+    if in_tour():
+        with st.expander("More about this view"):
+            st.markdown(text)
+    else:
+        st.markdown(text)
+
+
+def settings(folded: bool, label: str = "Model and digit"):
+    """Where a page's menus go: in the open, or folded away when the view is a tour step or one section."""
+    return st.expander(label) if folded else st.container()

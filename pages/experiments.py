@@ -18,7 +18,7 @@ from cnn_core.plots import experiments as plots
 from cnn_core.plots.predict import digit_figure, probability_figure
 from cnn_core.plots.tiles import tile_stack
 from pages import links
-from pages.components import clicked, link_button, tile_grid
+from pages.components import clicked, in_tour, intro, link_button, page_title, settings, tile_grid
 from pages.shared import (PLOT_CONFIG, current_digit, dataset_or_stop, digit_verdict, ensure_app_navigation,
                           file_version, model_json, model_reference, pick_model, test_floats)
 
@@ -48,7 +48,7 @@ def masked_accuracy(folder: str, version: float, switched_off: tuple, _served, _
 
 @st.fragment
 def tolerance_view(served, image: np.ndarray) -> None:
-    st.markdown("**What it tolerates.** The same digit moved, turned, resized and thickened. "
+    intro("**What it tolerates.** The same digit moved, turned, resized and thickened. "
                 "Look for the first variant whose answer changes: a CNN shrugs off a pixel or two "
                 "of shift, but not a turn of 30 degrees or a digit that fills the frame.")
     answers = robustness.strip_answers(served.probabilities, robustness.invariance_strip(image))
@@ -60,11 +60,12 @@ def tolerance_view(served, image: np.ndarray) -> None:
 
 @st.fragment
 def occlusion_view(served, image: np.ndarray) -> None:
-    st.markdown("**What it looks at.** A small patch slides over the digit; the red shows how much "
+    intro("**What it looks at.** A small patch slides over the digit; the red shows how much "
                 "covering each place lowers the probability of the model's answer, from nothing (clear) "
                 "to all of it (deep red). Look for red on the strokes that tell this digit from its look-alikes.")
+    # The map first: on a narrow screen the controls wrap below it, and the picture stays in view.
     row = st.container(horizontal=True, gap="medium")
-    controls, picture = row.container(width=220), row.container(width="content")
+    picture, controls = row.container(width="content"), row.container(width=220)
     links.seed(links.PATCH, PATCH_KEY, links.one_of([4, 6, 8]))
     links.seed(links.FILL, FILL_KEY, lambda raw: {"black": list(FILLS)[0], "grey": list(FILLS)[1]}[raw])
     st.session_state.setdefault(PATCH_KEY, 6)
@@ -85,7 +86,7 @@ def occlusion_view(served, image: np.ndarray) -> None:
 
 @st.fragment
 def seen_view(choice, served, image: np.ndarray, dataset) -> None:
-    st.markdown("**What it has seen.** The eight training digits the model finds most alike, by its "
+    intro("**What it has seen.** The eight training digits the model finds most alike, by its "
                 "last hidden layer, with their labels and cosine similarity. Look at whether they share "
                 "the label, or only the shape.")
     folder = choice.folder
@@ -139,7 +140,7 @@ def all_on(channels) -> None:
 
 @st.fragment
 def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
-    st.markdown("**Switch filters off.** Click a filter's map to silence it (click again to bring it "
+    intro("**Switch filters off.** Click a filter's map to silence it (click again to bring it "
                 f"back); the model runs again on {ablation.ABLATION_IMAGES:,} test digits and on this one. "
                 "Look at how little most single filters matter, and at the few that do: the ranking lists them.")
     if served.architecture != "cnn":
@@ -195,17 +196,22 @@ def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
 
 def main() -> None:
     ensure_app_navigation()
-    st.title("Experiments")
-    st.markdown("Pick a model and a digit, then test a claim.")
-    choice, served = pick_model(widget_key="experiments_model")
-    dataset = dataset_or_stop(choice.dataset)
-    image, label = current_digit(dataset, "experiments")
+    page_title("Experiments")
+    if not in_tour():
+        st.markdown("Pick a model and a digit, then test a claim.")
+    with settings(in_tour()):
+        choice, served = pick_model(widget_key="experiments_model")
+        dataset = dataset_or_stop(choice.dataset)
+        image, label = current_digit(dataset, "experiments")
     unread = st.empty()  # says, at the end, what of the address could not be read
-    row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
-    row.plotly_chart(digit_figure(image, size=150), key="experiments_digit", config=PLOT_CONFIG, width="content")
     prediction = served.predict(image)
     truth = f" (true label {served.class_names[label]})" if label is not None else ""
-    row.markdown(f"The model says **{prediction.class_name}** with {prediction.confidence:.1%}{truth}.")
+    if in_tour():  # the views below show the digit; a tour step needs the room
+        st.markdown(f"The model says **{prediction.class_name}** with {prediction.confidence:.1%}{truth}.")
+    else:
+        row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+        row.plotly_chart(digit_figure(image, size=150), key="experiments_digit", config=PLOT_CONFIG, width="content")
+        row.markdown(f"The model says **{prediction.class_name}** with {prediction.confidence:.1%}{truth}.")
     links.seed(links.VIEW, TAB, lambda raw: VIEWS[raw])
     if st.session_state.get(TAB) not in VIEWS.values():
         st.session_state[TAB] = VIEWS["tolerates"]

@@ -16,7 +16,7 @@ from cnn_core.common.snapshots import read_filter_history
 from cnn_core.plots.tiles import tile_stack
 from cnn_core.server.catalogue import ModelChoice
 from pages import links
-from pages.components import heading, tile_grid
+from pages.components import heading, intro, tile_grid
 from pages.shared import file_version
 
 FRAME = "filters_timeline_frame"      # session_state: the snapshot on show
@@ -41,8 +41,12 @@ def frame_tiles(path: str, version: float, frame: int):
     history = cached_history(path, version)
     kernels, maps = history["kernels"], history["maps"].astype(np.float32)
     limit = float(np.abs(kernels).max()) or 1.0
-    kernel_tiles = tile_stack(kernels[frame], signed=True, value_name="weight", limits=(-limit, limit))
-    map_tiles = tile_stack(maps[frame], value_name="activation", limits=(0.0, float(maps.max()) or 1.0))
+    # No labels (the hover says which): two grids of 32 stay in view together while Play runs.
+    count = kernels.shape[-1]
+    kernel_tiles = tile_stack(kernels[frame], [""] * count, [f"kernel #{i}" for i in range(count)], signed=True,
+                              value_name="weight", limits=(-limit, limit))
+    map_tiles = tile_stack(maps[frame], [""] * count, [f"map of kernel #{i}" for i in range(count)],
+                           value_name="activation", limits=(0.0, float(maps.max()) or 1.0))
     like = sum(row["similarity"] >= LIKE_DESIGNED for row in match_table(kernels[frame]))
     return kernel_tiles, map_tiles, int(like)
 
@@ -72,7 +76,7 @@ def timeline_view(choice: ModelChoice) -> None:
     st.session_state[FRAME] = min(int(st.session_state.get(FRAME, 0)), len(steps) - 1)
     _, _, first = frame_tiles(str(path), version, 0)
     _, _, last = frame_tiles(str(path), version, len(steps) - 1)
-    st.markdown(
+    intro(
         "At step 1 the kernels are the random numbers the network started from. Their maps already "
         "show the digit: any 3x3 kernel adds up neighbouring pixels, so its output follows the strokes, "
         "blurred or outlined by chance. What training changes is the kernels themselves: press Play "
@@ -113,10 +117,10 @@ def frames(path: str, version: float, steps: np.ndarray, timed: bool) -> None:
     kernel_tiles, map_tiles, like = frame_tiles(path, version, frame)
     # Small tiles, two grids side by side where there is room: both stay in view while Play runs.
     row = st.container(horizontal=True, gap="large")
-    with row.container(width=520):
+    with row.container(width=410):
         tile_grid(kernel_tiles, key="filters_timeline_kernels", size=48,
                   heading=f"conv1 kernels at step {int(steps[frame]):,}")
-    with row.container(width=520):
+    with row.container(width=410):
         tile_grid(map_tiles, key="filters_timeline_maps", size=48,
                   heading=f"their maps of test digit {int(np.asarray(cached_history(path, version)['digit_index']))}")
     st.caption(f"At step {int(steps[frame]):,}: {like} of {len(kernel_tiles.tiles)} kernels look like a "

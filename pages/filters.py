@@ -18,7 +18,7 @@ from cnn_core.plots import filters as plots
 from cnn_core.plots.tiles import tile_stack
 from cnn_core.server.serving import ServedModel
 from pages import keys, links
-from pages.components import clicked, heading, tile_grid
+from pages.components import clicked, heading, in_tour, intro, page_title, settings, tile_grid
 from pages.filter_timeline import timeline_view
 from pages.keys import ANY_CLASS, DRAWN_IMAGE, MY_DRAWING, TEST_DIGIT
 from pages.keys import FILTERS_CLASS as CLASS
@@ -106,7 +106,7 @@ def choose_kernel(key: str) -> None:
 
 def learned_kernels_view(key: str, version: float, served: ServedModel, maps: dict[str, np.ndarray]) -> None:
     heading(SECTIONS["kernels"], "kernels")
-    st.markdown(
+    intro(
         "Nobody designed these. Each conv1 kernel started as random numbers and was nudged by "
         "gradient descent until the network told the classes apart well. Blue weights subtract, red "
         "weights add; a kernel with a red side and a blue side responds to an edge. **Click a kernel** "
@@ -193,7 +193,7 @@ def choose_map(stage: str, key: str) -> None:
 
 def feature_maps_view(maps: dict[str, np.ndarray], caption: str) -> None:
     heading(SECTIONS["maps"], "maps")
-    st.markdown(
+    intro(
         f"What each stage makes of {caption}. *conv* is the kernel's response plus its bias (blue "
         "negative, red positive); *relu* keeps only the positive part, drawn like the digit (light on "
         "dark); *pool* keeps the largest value of each 2x2 window, halving the size. Each map is "
@@ -222,7 +222,7 @@ def feature_maps_view(maps: dict[str, np.ndarray], caption: str) -> None:
 
 def matches_view(key: str, version: float, served: ServedModel) -> None:
     heading(SECTIONS["matches"], "matches")
-    st.markdown(
+    intro(
         "For each learned conv1 kernel, the designed kernel it looks most like. Similarity is the "
         "absolute cosine between the two kernels' nine weights: 1 means equal up to a scale factor "
         "(scale only changes contrast) and a sign (a minus, as in −sobel x, is the same detector "
@@ -240,7 +240,7 @@ def matches_view(key: str, version: float, served: ServedModel) -> None:
 
 
 def main() -> None:
-    st.title("Filters")
+    page_title("Filters")
     focus = focused_view()
     if focus is None:
         st.markdown(
@@ -250,16 +250,20 @@ def main() -> None:
             "data. Below, the kernels a network learned beside the ones people design. Digits and maps "
             "that cannot be negative are drawn as MNIST stores them, light on dark; kernels and signed "
             "responses blue (negative), white (zero) and red (positive).")
-    elif st.button("Show the whole page", key="filters_whole_page", icon=":material/unfold_more:"):
+    elif not in_tour() and st.button("Show the whole page", key="filters_whole_page", icon=":material/unfold_more:"):
         links.drop(links.VIEW)
         st.rerun()
-    choice, predictor = pick_model(widget_key="filters_model")
+    folded = settings(focus is not None, "Model and input image")
+    with folded:
+        choice, predictor = pick_model(widget_key="filters_model")
+        dataset = dataset_or_stop(choice.dataset)
+        image, caption = choose_image(dataset, choice.class_names)
     version = model_version(choice)
-    dataset = dataset_or_stop(choice.dataset)
-    image, caption = choose_image(dataset, choice.class_names)
     unread = st.empty()  # says, at the end, what of the address could not be read
     cnn = predictor if predictor.architecture == "cnn" else None  # An MLP has no kernels.
-    top = st.container(horizontal=True, gap="medium")
+    # The input and the model's answer; for one section alone (a lesson link, a tour step), folded
+    # away with the menus.
+    top = (st.container(horizontal=True, gap="medium") if focus is None else folded).container(horizontal=True)
     top.plotly_chart(plots.image_figure(image, caption, width=110, colour_bar=False), key="filters_input",
                      config=PLOT_CONFIG, width=200)
     info = top.container(width="stretch")

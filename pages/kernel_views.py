@@ -16,7 +16,7 @@ from cnn_core.common.kernels import (CUSTOM_KERNEL_SIZES, HAND_MADE_KERNELS, KER
 from cnn_core.plots import filters as plots
 from cnn_core.plots.tiles import tile_stack
 from pages import links
-from pages.components import heading, tile_grid
+from pages.components import heading, intro, tile_grid
 from pages.shared import PLOT_CONFIG
 
 CUSTOM_TEXT, CUSTOM_SIZE, CUSTOM_START = "filters_custom_text", "filters_custom_size", "filters_custom_start"
@@ -27,7 +27,7 @@ MATRIX_KERNEL = "filters_matrix_kernel"
 def matrix_figures(kernel: np.ndarray):
     """The matrix's sparsity pattern and zoomed block; they depend on the kernel only, not the image."""
     matrix = convolution_matrix(kernel, 28, 28)
-    return (plots.sparsity_figure(matrix, "the whole 784x784 matrix (dark: not zero)"),
+    return (plots.sparsity_figure(matrix, "the whole 784x784 matrix (dark: not zero)", height=380),
             plots.matrix_block_figure(matrix, slice(0, 56), slice(0, 84),
                                       "zoom: outputs 0-55 (image rows 0-1), inputs 0-83"))
 
@@ -66,7 +66,7 @@ def designed_view(image: np.ndarray, maps: dict[str, np.ndarray] | None, titles:
     heading("Designed kernels" if maps is None else "Designed kernels beside learned ones", "designed")
     beside = ("" if maps is None else " Below them, the learned conv1 kernels on it, each labelled with the "
               "designed kernel it most resembles.")
-    st.markdown(
+    intro(
         "Image processing has long used hand-made kernels: averaging neighbours **smooths**, "
         "subtracting them **sharpens**, and differences across a line **find edges**. First, those "
         "kernels on the same image." + beside)
@@ -117,7 +117,7 @@ def custom_kernel_view(image: np.ndarray) -> np.ndarray | None:
 
 def matrix_view(image: np.ndarray, caption: str, learned: np.ndarray | None, custom: np.ndarray | None) -> None:
     heading("Convolution is a matrix product", "matrix")
-    st.markdown(
+    intro(
         "Flatten the 28x28 image into a vector of 784 pixels. Sliding a kernel over it is then one "
         "784x784 matrix times that vector: row *i* holds the kernel's weights at the columns of the "
         "pixels around output pixel *i*, and zeros elsewhere. Nearly every entry is zero, and the "
@@ -136,16 +136,16 @@ def matrix_view(image: np.ndarray, caption: str, learned: np.ndarray | None, cus
     links.keep(links.MATRIX, name)
     kernel = np.asarray(options[name], np.float32)
     result = matrix_convolution_check(image, kernel)  # cheaper to redo than to cache a 784x784 matrix per image
+    sparsity, zoom = matrix_figures(kernel)
+    charts = st.container(horizontal=True, gap="medium")
+    charts.plotly_chart(sparsity, key="filters_sparsity", width=380, config=PLOT_CONFIG)
+    charts.plotly_chart(zoom, key="filters_matrix_block", width=420, config=PLOT_CONFIG)
     # Metrics sized to their text, in a row that wraps: none is cut at 1024 px.
     stats = st.container(horizontal=True, gap="large")
     stats.metric("Largest difference", f"{result.max_abs_difference:.2e}", width="content",
                  help="Max |matrix x image − convolution| over the 784 output pixels.")
     stats.metric("Non-zero entries", f"{result.nonzeros:,} of {result.matrix.size:,}", width="content")
     stats.metric("Density", f"{result.density:.2%}", width="content")
-    sparsity, zoom = matrix_figures(kernel)
-    charts = st.container(horizontal=True, gap="medium")
-    charts.plotly_chart(sparsity, key="filters_sparsity", width=380, config=PLOT_CONFIG)
-    charts.plotly_chart(zoom, key="filters_matrix_block", width=420, config=PLOT_CONFIG)
     both = np.stack([result.product, result.direct], axis=-1)  # (28, 28, 2), one shared colour scale
     row = st.container(horizontal=True, gap="medium", vertical_alignment="center")
     with row.container(width=300):

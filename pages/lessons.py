@@ -24,7 +24,7 @@ from cnn_core.plots.runs import overlay_figure
 from cnn_core.server.catalogue import model_choices, training_settings
 from cnn_core.server.launcher import LaunchRefused
 from pages import links
-from pages.components import link_button, tile_grid
+from pages.components import in_tour, intro, link_button, page_title, settings, tile_grid
 from pages.shared import (PLOT_CONFIG, current_digit, dataset_or_stop, ensure_app_navigation, launcher, model_json,
                           model_version, owner_token, pick_model, run_store, test_floats)
 
@@ -59,14 +59,14 @@ def history(choice) -> list[dict]:
 
 
 def compare_view(choices, dataset) -> None:
-    st.markdown("**Why a CNN and not a fully connected net?** Two models of about the same size. "
+    intro("**Why a CNN and not a fully connected net?** Two models of about the same size. "
                 "Look at the gap on digits moved off-centre: the CNN's shared local kernels and pooling "
                 "buy tolerance that the MLP, with one weight per pixel, has to learn pixel by pixel.")
-    row = st.container(horizontal=True)
-    with row.container(width=320):
+    row = st.container(horizontal=True) if not in_tour() else st.expander("Models")
+    with row.container(width=420):
         first, first_served = pick_model("Left model", "lessons_compare_cnn", choices=choices, preferred="default",
                                          param=links.LEFT)
-    with row.container(width=320):
+    with row.container(width=420):
         second, second_served = pick_model("Right model", "lessons_compare_mlp", choices=choices,
                                            preferred=compare.DEFAULT_MLP, param=links.RIGHT)
     sides = {first.label: side_numbers(first, first_served, dataset),
@@ -147,7 +147,7 @@ def pairing_words(first, second, pairs, chance, seeds) -> str:
 
 
 def pairing_view(choices) -> None:
-    st.markdown("**Two runs, two sets of filters.** Each conv1 kernel of run A beside its partner in "
+    intro("**Two runs, two sets of filters.** Each conv1 kernel of run A beside its partner in "
                 "run B, paired one to one for the largest total |cosine similarity| (B is flipped in "
                 "sign where that matches better). An optimal pairing flatters: even random kernels reach a "
                 "fair similarity, so the result is compared with that chance level.")
@@ -157,11 +157,11 @@ def pairing_view(choices) -> None:
         return
     keys_here = [choice.key for choice in cnns]
     second_default = SECOND_SEED if SECOND_SEED in keys_here else cnns[-1].key
-    row = st.container(horizontal=True)
-    with row.container(width=320):
+    row = st.container(horizontal=True) if not in_tour() else st.expander("Models")
+    with row.container(width=420):
         first, first_served = pick_model("Run A", "lessons_pair_a", choices=cnns, preferred="default",
                                          param=links.PAIR_A)
-    with row.container(width=320):
+    with row.container(width=420):
         second, second_served = pick_model("Run B", "lessons_pair_b", choices=cnns, preferred=second_default,
                                            param=links.PAIR_B)
     seeds = (seed_of(first), seed_of(second))
@@ -188,7 +188,7 @@ def pairing_view(choices) -> None:
 
 
 def quiz_view(served, dataset) -> None:
-    st.markdown("**Predict, then reveal.** Which picture does this kernel make of the digit? "
+    intro("**Predict, then reveal.** Which picture does this kernel make of the digit? "
                 "Red is positive output, blue negative. Think about where the kernel's positive and "
                 "negative weights sit, then pick.")
     image, _ = current_digit(dataset, "lessons_quiz")
@@ -218,7 +218,7 @@ def quiz_view(served, dataset) -> None:
 
 def main() -> None:
     ensure_app_navigation()
-    st.title("Lessons")
+    page_title("Lessons")
     choices = model_choices(run_store())
     if not choices:
         st.info("No model yet: the shipped models are missing and no run has finished. Train one on the Train page.")

@@ -20,6 +20,7 @@ from cnn_core.common.digit_code import decode_digit, encode_digit
 from pages import keys
 
 # Every URL parameter of the app, one home for their names.
+PAGE = "page"            # a link's page, read on Home (see app.py): /?page=filters&... opens /filters
 MODEL = "model"          # a catalogue key: "default", "mlp-mnist", a run id
 DIGIT = "digit"          # a test-set index, or DRAWN_DIGIT for the digit carried in DRAWN
 DRAWN = "drawn"          # the drawn digit itself (cnn_core.common.digit_code)
@@ -43,6 +44,11 @@ DRAWN_DIGIT = "drawn"    # DIGIT's value for the drawn digit
 _WRITTEN = "links_written"     # session: {name: text} this page last wrote
 _PAGE = "links_page"           # session: the page those were written on
 _PROBLEMS = "links_problems"   # session: names of parameters this run could not read
+
+
+def current_page() -> str:
+    """The page running now, by its address ("filters"; "" for Home)."""
+    return st.session_state.get(_PAGE, "")
 
 
 def begin(page: str) -> None:

@@ -26,7 +26,7 @@ from cnn_core.plots.predict import digit_figure, probability_figure
 from cnn_core.plots.tiles import digit_tiles, tile_stack
 from cnn_core.server.serving import Prediction, ServedModel
 from pages import links
-from pages.components import link_button, tile_grid
+from pages.components import in_tour, link_button, page_title, settings, tile_grid
 from pages.confusion_view import confusion_drilldown
 from pages.keys import ANY_CLASS, DRAWN_IMAGE, PREDICT_SAMPLE_CLASS
 from pages.keys import PREDICT_SAMPLE as SAMPLE
@@ -290,10 +290,12 @@ def upload_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
 
 
 def main() -> None:
-    st.title("Predict")
-    st.caption("Draw, sample an image from the test set or upload one, and see what the network "
-               "answers, after the same MNIST-style preprocessing the command line uses.")
-    choice, predictor = pick_model("Model", widget_key="predict_model")
+    page_title("Predict")
+    if not in_tour():
+        st.caption("Draw, sample an image from the test set or upload one, and see what the network "
+                   "answers, after the same MNIST-style preprocessing the command line uses.")
+    with settings(in_tour(), "Model"):
+        choice, predictor = pick_model("Model", widget_key="predict_model")
     noun = item_noun(choice.dataset)
     if choice.dataset != "mnist":
         st.caption(f"This model was trained on {display_name(choice.dataset)}: it answers with its classes "

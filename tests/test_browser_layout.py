@@ -15,7 +15,9 @@ SCREENS = {1024: (1024, 768), 1400: (1400, 900)}
 # Every view of every page, by its address; the Train page's run is added by the fixture.
 VIEWS = ["", "tour", "filters", "predict?view=draw", "predict?view=sample", "predict?view=upload",
          "experiments?view=tolerates", "experiments?view=looks", "experiments?view=seen", "experiments?view=off",
-         "lessons?view=compare", "lessons?view=pairs", "lessons?view=quiz"]
+         "lessons?view=compare", "lessons?view=pairs", "lessons?view=quiz",
+         # Projector mode: larger type and tiles, the sidebar folded.
+         "filters?projector=1", "experiments?view=off&projector=1", "lessons?view=pairs&projector=1"]
 
 # What is wrong on the page as drawn, each problem a line naming the element.
 PROBLEMS = """() => {
@@ -120,7 +122,7 @@ def test_every_view_reads_whole_at(browser, app_url, view, width):
     page = open_page(browser, app_url, view, viewport=SCREENS[width])
     page.locator("[data-testid=stMainBlockContainer] h1").first.wait_for(timeout=120_000)
     settle(page)
-    name = view.replace("?view=", "-") or "home"
+    name = view.replace("?view=", "-").replace("?", "-").replace("&projector=1", "-projector").replace("=1", "") or "home"
     path = screenshot(page, f"layout-{name}-{width}")
     assert not page_errors(page), page_errors(page)
     assert page.evaluate(PROBLEMS) == [], path
