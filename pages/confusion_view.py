@@ -26,7 +26,7 @@ def open_in(page: str, model_key: str, index: int) -> None:
     params = {links.MODEL: model_key, links.DIGIT: index}
     if page == keys.PREDICT_PAGE:
         params[links.VIEW] = "sample"
-    st.switch_page(page, query_params=params)
+    links.go(page, params)
 
 
 def picked_cell(names, prefix: str) -> tuple[int, int] | None:
@@ -73,7 +73,8 @@ def confusion_drilldown(model_key: str, dataset: Dataset, predictions: np.ndarra
         st.caption(f"No test image of {names[true_class]} was read as {names[predicted_class]}.")
         return
     st.markdown(f"**{names[true_class]} read as {names[predicted_class]}**: "
-                f"{len(indices)} test image{'s' if len(indices) > 1 else ''}" + (" (the first 50)" if len(indices) == 50 else ""))
+                f"{len(indices)} test image{'s' if len(indices) > 1 else ''}"
+                + (" (the first 50)" if len(indices) == 50 else ""))
     if st.session_state.get(f"{prefix}_cell_pick") not in indices:
         st.session_state[f"{prefix}_cell_pick"] = indices[0]
     chosen = st.session_state[f"{prefix}_cell_pick"]

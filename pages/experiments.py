@@ -155,7 +155,8 @@ def ablation_view(served, image: np.ndarray, folder, dataset) -> None:
     maps = served.feature_maps(image)
     for block, count in channels.items():
         off_now = st.session_state[off_key(block)]
-        tile_grid(tile_stack(maps[f"relu{block}"], [f"#{i}" for i in range(count)], per_tile=True), key=f"experiments_grid{block}",
+        tile_grid(tile_stack(maps[f"relu{block}"], [f"#{i}" for i in range(count)], per_tile=True),
+                  key=f"experiments_grid{block}",
                   heading=f"conv{block}: its {count} filters' maps of this digit (after ReLU)", clickable=True,
                   off=off_now, size=48, on_click=lambda block=block: toggle_filter(block, f"experiments_grid{block}"))
     off = {block: list(st.session_state[off_key(block)]) for block in channels}

@@ -126,7 +126,8 @@ def learned_kernels_view(key: str, version: float, served: ServedModel, maps: di
         tile_grid(tile_stack(np.stack([maps["conv1"][:, :, kernel], maps["relu1"][:, :, kernel]], axis=-1),
                              ["conv1 (signed)", "after ReLU"], per_tile=True), key="filters_kernel_maps", size=100)
     with detail.container(width=300):
-        likeness = "looks most like" if row["similarity"] >= PARTLY else "is only partly like anything designed; nearest is"
+        likeness = ("looks most like" if row["similarity"] >= PARTLY
+                    else "is only partly like anything designed; nearest is")
         st.markdown(f"Kernel **#{kernel}** {likeness} **{row['nearest']}** (|cosine| {row['similarity']:.2f}), "
                     f"then {row['runner-up']} ({row['runner-up similarity']:.2f}).")
         if st.button(f"Switch kernel #{kernel} off and see what it costs", key="filters_switch_off",
@@ -134,8 +135,7 @@ def learned_kernels_view(key: str, version: float, served: ServedModel, maps: di
             digit = {links.DIGIT: links.address(links.DIGIT) or "0"}
             if links.address(links.DRAWN):
                 digit[links.DRAWN] = links.address(links.DRAWN)
-            st.switch_page(keys.EXPERIMENTS_PAGE, query_params={links.MODEL: key, links.VIEW: "off",
-                                                                links.OFF: f"1.{kernel}", **digit})
+            links.go(keys.EXPERIMENTS_PAGE, {links.MODEL: key, links.VIEW: "off", links.OFF: f"1.{kernel}", **digit})
     deeper_kernels_view(served)
 
 
@@ -216,8 +216,8 @@ def feature_maps_view(maps: dict[str, np.ndarray], caption: str) -> None:
               clickable=True, selected=[chosen] if chosen >= 0 else [],
               on_click=lambda: choose_map(name, "filters_maps"))
     if chosen >= 0:
-        st.plotly_chart(plots.image_figure(stack[:, :, chosen], f"{name} map #{chosen} (hover for its values)", width=260),
-                        key="filters_map_detail", config=PLOT_CONFIG, width=300)
+        detail = plots.image_figure(stack[:, :, chosen], f"{name} map #{chosen} (hover for its values)", width=260)
+        st.plotly_chart(detail, key="filters_map_detail", config=PLOT_CONFIG, width=300)
 
 
 def matches_view(key: str, version: float, served: ServedModel) -> None:

@@ -11,7 +11,6 @@ PREDICT_PAGE = "pages/predict.py"
 FILTERS_PAGE = "pages/filters.py"
 EXPERIMENTS_PAGE = "pages/experiments.py"
 LESSONS_PAGE = "pages/lessons.py"
-TRAIN_PAGE = "pages/train.py"
 TOUR_PAGE = "pages/tour.py"
 
 MODEL = "model_key"          # the model this visitor picked (a catalogue key), shared by every page's menu
@@ -28,7 +27,6 @@ ANY_CLASS = -1               # a class menu's "any class" (an int like the class
 
 PREDICT_SAMPLE = "predict_sample"              # (dataset name, test-set index) of the sampled digit
 PREDICT_SAMPLE_CLASS = "predict_sample_class"  # the class the sample is drawn from, or ANY_CLASS
-PREDICT_OPEN_TAB = "predict_open_tab"          # "sample": open Predict on its sample tab
 FILTERS_SOURCE = "filters_source"              # TEST_DIGIT or MY_DRAWING
 FILTERS_CLASS = "filters_class"                # the class the test digit is drawn from, or ANY_CLASS
 FILTERS_INDEX = "filters_index"                # the test digit's index

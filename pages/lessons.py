@@ -24,7 +24,7 @@ from cnn_core.plots.runs import overlay_figure
 from cnn_core.server.catalogue import model_choices, training_settings
 from cnn_core.server.launcher import LaunchRefused
 from pages import links
-from pages.components import in_tour, intro, link_button, page_title, settings, tile_grid
+from pages.components import in_tour, intro, link_button, page_title, tile_grid
 from pages.shared import (PLOT_CONFIG, current_digit, dataset_or_stop, ensure_app_navigation, launcher, model_json,
                           model_version, owner_token, pick_model, run_store, test_floats)
 
@@ -127,11 +127,13 @@ def pairing_words(first, second, pairs, chance, seeds) -> str:
     """What the pairing measured, in words, against the chance level."""
     count, similarity = len(pairs.similarity), pairs.similarity
     close, partly = int((similarity > 0.9).sum()), int((similarity > 0.7).sum())
-    measured = (f"Mean similarity **{similarity.mean():.2f}**; {close} of {count} pairs above 0.9 and {partly} above 0.7. "
+    measured = (f"Mean similarity **{similarity.mean():.2f}**; {close} of {count} pairs above 0.9 and {partly} "
+                "above 0.7. "
                 f"Chance level, run A paired with random kernels: mean {chance.mean_similarity:.2f}, "
                 f"{chance.above_09:.0f} above 0.9 and {chance.above_07:.0f} above 0.7.")
     if first.key == second.key:
-        return measured + " Run A and run B are the same model, so every kernel pairs with itself: pick two different runs."
+        return measured + (" Run A and run B are the same model, so every kernel pairs with itself: pick two "
+                           "different runs.")
     if seeds[0] is not None and seeds[0] == seeds[1]:
         return measured + (f" Both were trained from seed {seeds[0]}: if their settings match too, the same random "
                            "start gives the same filters, which says nothing about what training finds in general.")

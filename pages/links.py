@@ -3,8 +3,9 @@
 A lesson link such as ``/filters?model=default&digit=7&view=kernels&kernel=5`` opened in another
 browser shows the same view. Each page *seeds* a widget from the address just before drawing it,
 and *keeps* the widget's value in the address just after, so the address always says what is on
-the screen. A value the page wrote itself is not seeded again (the visitor's next click wins);
-a new one (a pasted link, the browser's Back button, a tour step) is.
+the screen. A value the page wrote itself is never seeded again: the browser updates its address a
+moment after a run ends, so a quick next click can arrive with the value before last, which must
+not undo that click. A new value (a link opened, a tour step, ``go``) is seeded.
 
 A link carries the view only: never who the visitor is, which runs they own, or presenter rights,
 which stay with the session of whoever opens it. A value from the address is parsed and checked
@@ -28,7 +29,6 @@ VIEW = "view"            # the section or tab on show
 CLASS = "class"          # a class a test digit is drawn from
 LAYER, CHANNEL, KERNEL = "layer", "channel", "kernel"   # Filters: a deep layer, its output channel, a conv1 kernel
 STAGE, STEP = "stage", "step"                          # Filters: the feature maps' stage, the replay's snapshot
-MAP = "map"              # Filters: the feature map picked in the grid
 MATRIX = "matrix"        # Filters: the matrix view's kernel
 CUSTOM, SIZE = "custom", "size"   # Filters: your own kernel's numbers, and its size
 PATCH, FILL = "patch", "fill"     # Experiments: the occlusion patch
@@ -41,7 +41,8 @@ TOUR = "tour"            # the guided tour's step
 PROJECTOR = "projector"  # "1": larger type and tiles, the sidebar collapsed
 DRAWN_DIGIT = "drawn"    # DIGIT's value for the drawn digit
 
-_WRITTEN = "links_written"     # session: {name: text} this page last wrote
+REMEMBERED = 50                # values kept per parameter: a visitor's last few dozen clicks
+_WRITTEN = "links_written"     # session: {name: [texts]} this page has written (or read) since it opened
 _PAGE = "links_page"           # session: the page those were written on
 _PROBLEMS = "links_problems"   # session: names of parameters this run could not read
 
@@ -66,9 +67,22 @@ def address(name: str) -> str | None:
 
 
 def is_new(name: str) -> bool:
-    """Whether the address holds a value for ``name`` that this page did not write itself."""
+    """Whether the address holds a value for ``name`` that this page has not written (or read) itself."""
     raw = address(name)
-    return raw is not None and st.session_state.get(_WRITTEN, {}).get(name) != raw
+    return raw is not None and raw not in st.session_state.get(_WRITTEN, {}).get(name, ())
+
+
+def _remember(name: str, text: str) -> None:
+    texts = st.session_state.setdefault(_WRITTEN, {}).setdefault(name, [])
+    if text not in texts:
+        texts.append(text)
+        del texts[:-REMEMBERED]
+
+
+def go(page: str, params: dict) -> None:
+    """Open ``page`` on the view ``params`` describe, every one of them applied (a tour step, a drill-down)."""
+    st.session_state[_PAGE] = None  # the page starts afresh, whichever page it is
+    st.switch_page(page, query_params={name: str(value) for name, value in params.items()})
 
 
 def seed(name: str, key: str, parse: Callable[[str], object]) -> bool:
@@ -80,7 +94,7 @@ def seed(name: str, key: str, parse: Callable[[str], object]) -> bool:
     if not is_new(name):
         return False
     raw = address(name)
-    st.session_state.setdefault(_WRITTEN, {})[name] = raw  # read once, whatever it holds
+    _remember(name, raw)  # read once, whatever it holds
     try:
         value = parse(raw)
     except (ValueError, TypeError, KeyError, IndexError):
@@ -92,17 +106,14 @@ def seed(name: str, key: str, parse: Callable[[str], object]) -> bool:
 
 def keep(name: str, value) -> None:
     """After a widget: write its value into the address (None removes the parameter)."""
-    written = st.session_state.setdefault(_WRITTEN, {})
     text = None if value is None else str(value)
     if address(name) != text:
         if text is None:
             del st.query_params[name]
         else:
             st.query_params[name] = text
-    if text is None:
-        written.pop(name, None)
-    else:
-        written[name] = text
+    if text is not None:
+        _remember(name, text)
 
 
 def drop(*names: str) -> None:
@@ -157,7 +168,7 @@ def seed_digit(source_key: str, index_key: str, count: int) -> None:
         return
     raw = address(DIGIT)
     if raw == DRAWN_DIGIT:
-        st.session_state.setdefault(_WRITTEN, {})[DIGIT] = raw
+        _remember(DIGIT, raw)
         if st.session_state.get(keys.DRAWN_IMAGE) is not None:
             st.session_state[source_key] = keys.MY_DRAWING
         else:

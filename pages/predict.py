@@ -21,19 +21,17 @@ from cnn_core.common.data import DataError, how_to_get, load_dataset
 from cnn_core.common.digit_code import quantize
 from cnn_core.common.preprocess import READABLE, ImageError, preprocess_bytes, preprocess_rgba, preview_png
 from cnn_core.common.vocabulary import display_name, item_noun
-from cnn_core.experiments.novelty import NOVELTY_FILE, TARGET_FLAG_RATE, describe
-from cnn_core.plots.predict import digit_figure, probability_figure
-from cnn_core.plots.tiles import digit_tiles, tile_stack
-from cnn_core.server.serving import Prediction, ServedModel
+from cnn_core.plots.predict import digit_figure
+from cnn_core.plots.tiles import tile_stack
+from cnn_core.server.serving import ServedModel
 from pages import links
+from pages.answer_view import CANVAS_SIDE, novelty_note, panels, show_answer, show_seen
 from pages.components import in_tour, link_button, page_title, settings, tile_grid
 from pages.confusion_view import confusion_drilldown
 from pages.keys import ANY_CLASS, DRAWN_IMAGE, PREDICT_SAMPLE_CLASS
 from pages.keys import PREDICT_SAMPLE as SAMPLE
-from pages.shared import (PLOT_CONFIG, digit_verdict, ensure_app_navigation, model_json, model_predictions,
-                          pick_model)
+from pages.shared import PLOT_CONFIG, ensure_app_navigation, model_predictions, pick_model
 
-CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
 CANVAS_KEY = "predict_canvas"     # The canvas's widget key is this plus its generation number.
 GENERATION = "predict_canvas_generation"  # Bumped by "Clear": a new key mounts an empty canvas.
 DRAWN_JSON = "predict_drawn_json"  # The canvas's own record of the strokes, to redraw them on return.
@@ -91,59 +89,6 @@ def read_drawing(result) -> np.ndarray | None:
     st.session_state[DRAWN_IMAGE] = image28
     st.session_state[DRAWN_JSON] = result.json_data
     return image28
-
-
-def panels():
-    """The input and the answer side by side, the answer taking what the input leaves."""
-    # A fixed width for the input: the 280-pixel canvas must never be squeezed, or part of it
-    # scrolls out of reach of the pen.
-    row = st.container(horizontal=True, gap="medium")
-    return row.container(width=CANVAS_SIDE + 20), row.container(width="stretch")
-
-
-def show_seen(image28: np.ndarray, key: str) -> None:
-    """The 28x28 image the model is given, small: a tile (a Plotly chart is never narrower than 150 px)."""
-    tile_grid(digit_tiles(np.asarray(image28)[None], ["what the model sees (28x28)"]), key=key, size=84)
-
-
-def novelty_note(choice, served: ServedModel, image28: np.ndarray) -> None:
-    """Beside the answer: whether the drawing looks like the digits the model learned from at all."""
-    if choice.dataset != "mnist":
-        return  # The check is calibrated on digits against letters, scribbles and blobs.
-    try:
-        verdict = digit_verdict(choice, served, image28, load_dataset("mnist"))
-    except DataError:
-        return
-    if verdict is None:
-        st.caption("Whether this looks like a digit at all is being prepared for this model.")
-        return
-    words = describe(verdict, (model_json(choice.folder, NOVELTY_FILE) or {}).get("digit_flag_rate", TARGET_FLAG_RATE))
-    if verdict.looks_like_digit:
-        st.caption(f"It looks like a digit to this model (familiarity {verdict.score:.2f}, above the line at "
-                   f"{verdict.threshold:.2f}).")
-    else:
-        st.warning("That doesn't look like a digit to this model: it is unlike every digit it trained on, so "
-                   "the answer above is a forced guess. A network has to pick one of its ten classes, "
-                   "whatever it is shown.")
-    with st.expander("What familiarity means"):
-        st.markdown(words)
-
-
-def show_answer(prediction: Prediction, key: str, true_label: int | None = None) -> None:
-    """The answer in words, right or wrong when the truth is known, and the probability bars."""
-    name = prediction.class_name
-    # A Fashion-MNIST class needs its number too: the bars and the dataset are indexed by it.
-    said = f"**{name}**" if name.isdigit() else f"**{name}** (class {prediction.label})"
-    st.markdown(f"The model says {said}, with {prediction.confidence:.1%} confidence.")
-    if true_label is not None:
-        truth = prediction.class_names[true_label]
-        if true_label == prediction.label:
-            st.markdown(f":green-badge[:material/check: Right] The true label is **{truth}**.")
-        else:
-            st.markdown(f":red-badge[:material/close: Wrong] The true label is **{truth}**, "
-                        "shown in green below.")
-    figure = probability_figure(prediction.probabilities, prediction.class_names, true_label, height=230)
-    st.plotly_chart(figure, key=key, config=PLOT_CONFIG)
 
 
 @st.fragment

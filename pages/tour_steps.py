@@ -85,8 +85,7 @@ def step_link(number: int) -> tuple[str, dict]:
 
 
 def go(number: int) -> None:
-    page, params = step_link(number)
-    st.switch_page(page, query_params=params)
+    links.go(*step_link(number))
 
 
 def current_step() -> int | None:

@@ -180,6 +180,9 @@ def results(run_id: str) -> None:
     with right:
         wrong = np.flatnonzero(predictions != dataset.test_labels)[:30]
         names = dataset.class_names
+        if not len(wrong):
+            st.markdown("**Misclassified test images**: none, every test image was read correctly.")
+            return
         tile_grid(digit_tiles(dataset.test_images[wrong], [f"{names[predictions[i]]} / {names[dataset.test_labels[i]]}"
                                                            for i in wrong],
                               [f"test image #{i}: read as {names[predictions[i]]}, truly {names[dataset.test_labels[i]]}"

@@ -45,7 +45,8 @@ def click_cell(page, key: str, true_class: int, predicted_class: int, classes: i
     """Click a confusion-matrix cell with the mouse, where it is drawn in the chart's plot area."""
     area = page.locator(f".st-key-{key} .nsewdrag").first
     area.wait_for(timeout=60_000)
-    area.scroll_into_view_if_needed()
+    # The whole matrix on the screen (a partly shown one counts as shown for scroll_into_view_if_needed).
+    page.locator(f".st-key-{key}").evaluate("e => e.scrollIntoView({block: 'center'})")
     page.wait_for_timeout(800)  # scrolling and the expander's opening have settled
     box = area.bounding_box()
     x = box["x"] + box["width"] * (predicted_class + 0.5) / classes

@@ -147,7 +147,7 @@ def test_every_page_renders_with_nothing_fetched_from_outside_the_server(browser
     context.route("**/*", only_the_app)
     for path in PAGES:
         page = context.new_page()
-        page.on("response", lambda response: failed.append(f"{response.status} {response.url}") if response.status >= 400 else None)
+        page.on("response", lambda response: response.status < 400 or failed.append(f"{response.status} {response.url}"))
         page.on("requestfailed", lambda request: failed.append(f"{request.failure} {request.url}"))
         page.goto(app_url + path)
         wait_idle(page, 120)

@@ -113,17 +113,21 @@ def test_drawn_digit_is_used_and_its_absence_is_explained(app):
 def test_custom_kernel_updates_and_invalid_kernel_says_why(app):
     app.text_area(key="filters_custom_text").input("0 0 0\n0 -2 0\n0 0 0").run()
     assert not app.exception and "minus **identity** (|cosine| 1.000)" in texts(app)
-    app.radio(key="filters_custom_size").set_value(5).run()  # refills the editor with a 5x5 kernel
-    assert len(app.text_area(key="filters_custom_text").value.splitlines()) == 5
+    app.radio(key="filters_custom_size").set_value(5).run()  # the typed kernel, padded to 5x5
+    rows = [line.split() for line in app.text_area(key="filters_custom_text").value.splitlines()]
+    assert len(rows) == 5 and rows[2] == ["0", "0", "-2", "0", "0"] and rows[0] == ["0"] * 5
+    app.radio(key="filters_custom_size").set_value(3).run()  # and back: its centre, as typed
+    assert app.text_area(key="filters_custom_text").value.split() == "0 0 0 0 -2 0 0 0 0".split()
     app.text_area(key="filters_custom_text").input("1 2 3 x").run()
     assert not app.exception
-    assert [e.value for e in app.error] == ["That kernel cannot be used: expected 25 numbers for a 5x5 kernel, got 4."]
+    assert [e.value for e in app.error] == ["That kernel cannot be used: expected 9 numbers for a 3x3 kernel, got 4."]
 
 
 def test_mlp_model_says_it_has_no_convolutions(app):
     select_model(app, "filters_model", MLP_RUN)
     assert "multilayer perceptron" in texts(app)
-    assert not [r for r in app.radio if r.key == "filters_stage"] and app.metric  # no feature maps, but the designed kernels and matrix still work
+    # No feature maps, but the designed kernels and the matrix still work.
+    assert not [r for r in app.radio if r.key == "filters_stage"] and app.metric
 
 
 def test_clicking_a_kernel_selects_it_for_its_maps_and_for_switching_it_off(app):
@@ -155,7 +159,8 @@ def test_the_address_holds_the_view_and_a_link_opens_it_again(app, filters_runs)
     other.run()
     assert not other.exception, other.exception
     assert other.number_input(key="filters_index").value == 7 and other.radio(key="filters_stage").value == "pool1"
-    assert tile_data(other, "filters_maps")["heading"].startswith("pool1") and tile_data(other, "filters_maps")["selected"] == [1]
+    maps = tile_data(other, "filters_maps")
+    assert maps["heading"].startswith("pool1") and maps["selected"] == [1]
     assert "filters_conv1_kernels" not in str([e.proto.id for e in other.get("bidi_component")])  # one section only
     # A hand-edited address: what cannot be read is named, and the page shows its defaults.
     broken = AppTest.from_file(str(ROOT / "pages" / "filters.py"), default_timeout=180)
