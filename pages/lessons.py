@@ -71,23 +71,22 @@ def compare_view(choices, dataset) -> None:
                                            preferred=compare.DEFAULT_MLP, param=links.RIGHT)
     sides = {first.label: side_numbers(first, first_served, dataset),
              second.label: side_numbers(second, second_served, dataset)}
-    # Short columns, each a number: the table fits the page at 1024 px; the models' full names are
-    # in the menus above and in the charts' legends.
-    st.dataframe([{"model": "left" if index == 0 else "right", "parameters": f"{side['parameters']:,}",
-                   "test accuracy": f"{side['test_accuracy']:.2%}", "shifted 3 px": f"{side['shift_accuracy']['3']:.1%}",
-                   "turned 30°": f"{side['rotation_accuracy']['30']:.1%}"}
-                  for index, side in enumerate(sides.values())], hide_index=True, key="lessons_table",
-                 column_config={"model": st.column_config.TextColumn(width=60),
-                                "parameters": st.column_config.TextColumn(width=90),
-                                "test accuracy": st.column_config.TextColumn(width=100),
-                                "shifted 3 px": st.column_config.TextColumn(width=100),
-                                "turned 30°": st.column_config.TextColumn(width=90)})
+    # A plain table of short columns, each a number: it fits the page at 1024 px (the models' full
+    # names are in the menus above and in the charts' legends), and costs the browser nothing to draw.
+    st.table([{"model": "left" if index == 0 else "right", "parameters": f"{side['parameters']:,}",
+               "test accuracy": f"{side['test_accuracy']:.2%}", "shifted 3 px": f"{side['shift_accuracy']['3']:.1%}",
+               "turned 30°": f"{side['rotation_accuracy']['30']:.1%}"} for index, side in enumerate(sides.values())],
+             hide_index=True)
     counted = {side.get("test_images", FALLBACK_IMAGES) for side in sides.values()}
     st.caption(f"Measured on {' and '.join(f'{count:,}' for count in sorted(counted))} test digits.")
     row = st.container(horizontal=True, gap="medium")
     row.plotly_chart(plots.curve_figure(sides, "shift_accuracy"), key="lessons_shift", config=PLOT_CONFIG, width=420)
     row.plotly_chart(plots.curve_figure(sides, "rotation_accuracy"), key="lessons_rotation", config=PLOT_CONFIG,
                      width=420)
+    # The loss curves on request: a third chart of 1,600 points is most of what the browser spends
+    # drawing this lesson, and the tolerance above is the lesson's point.
+    if not st.toggle("Also show the loss while training", key="lessons_show_loss"):
+        return
     histories = {choice.key: history(choice) for choice in (first, second)}
     histories = {key: rows for key, rows in histories.items() if rows}
     if histories:

@@ -32,7 +32,7 @@ PROBLEMS = """() => {
   cut('button p, [data-testid=stPageLink] p', 'button');
   cut('[data-testid=stMetricLabel] p, [data-testid=stMetricValue] div', 'metric');
   cut('[data-testid=stSelectbox] input', 'menu');
-  cut('[data-testid=stDataFrame] .dvn-scroller', 'table');
+  cut('[data-testid=stDataFrame] .dvn-scroller, [data-testid=stTable] > div', 'table');
   document.querySelectorAll('[data-testid=stPlotlyChart]').forEach(chart => {
     const svg = chart.querySelector('.main-svg');
     if (!svg || !shown(svg)) return;

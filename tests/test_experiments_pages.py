@@ -74,10 +74,12 @@ def test_the_mlp_has_no_filters_to_switch_off(runs_dir):
 
 def test_lessons_page_compares_pairs_and_quizzes(runs_dir):
     at = open_page("lessons.py")
-    for key in ("lessons_shift", "lessons_rotation", "lessons_loss"):
+    for key in ("lessons_shift", "lessons_rotation"):
         assert key in chart_ids(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["model"]) == ["left", "right"] and list(table["parameters"]) == ["333,526", "333,910"]
+    at.toggle(key="lessons_show_loss").set_value(True).run()
+    assert "lessons_loss" in chart_ids(at)
     at = open_page("lessons.py", view="pairs")
     # By default two CNNs trained from different seeds, each seed shown, measured against chance.
     assert "Run A trained from seed 0, run B from seed 1." in texts(at)
