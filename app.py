@@ -48,6 +48,7 @@ def home() -> None:
         metadata = default_metadata()
         if shipped and metadata:
             st.markdown(f"Shipped seed CNN: **{metadata.get('test_accuracy', 0):.2%}** on the 10,000 test digits.")
+            st.caption("Also shipped: " + "; ".join(choice.label for choice in shipped[1:]) + ".")
         else:
             st.warning("The shipped model is missing: train one on the Train page.")
         runs, problems = run_store().list_runs()
