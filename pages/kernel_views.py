@@ -102,7 +102,7 @@ def custom_kernel_view(image: np.ndarray) -> np.ndarray | None:
     try:
         kernel = parse_custom_kernel(text, st.session_state[CUSTOM_SIZE])
     except ValueError as error:
-        controls.error(f"That kernel cannot be used: {error}.")
+        controls.error(f"That kernel cannot be used: {links.plain(error)}.")  # its text may have come with a link
         return None
     match = match_kernel(kernel)
     result.plotly_chart(plots.image_figure(convolve2d(image, kernel), "your kernel on the image", width=220),

@@ -13,6 +13,7 @@ here and shown, if at all, as text, never as Markdown.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 import numpy as np
 import streamlit as st
@@ -132,6 +133,11 @@ def problems(slot=None) -> None:
         (slot or st).caption("Part of this link could not be read (" + ", ".join(names) + "), so those "
                              "settings show their defaults.")
         st.session_state[_PROBLEMS] = []
+
+
+def plain(text: str) -> str:
+    """``text`` with Markdown's special characters escaped: what came with an address, shown as typed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
 
 
 # Parsers: text from the address -> a value a widget accepts, or ValueError.

@@ -164,7 +164,12 @@ def test_the_address_holds_the_view_and_a_link_opens_it_again(app, filters_runs)
     assert "filters_conv1_kernels" not in str([e.proto.id for e in other.get("bidi_component")])  # one section only
     # A hand-edited address: what cannot be read is named, and the page shows its defaults.
     broken = AppTest.from_file(str(ROOT / "pages" / "filters.py"), default_timeout=180)
-    broken.query_params.update({"model": CNN_RUN, "digit": "99999999", "stage": "<b>x</b>"})
+    broken.query_params.update({"model": CNN_RUN, "digit": "99999999", "stage": "<b>x</b>", "custom": "1,**x**,3"})
     broken.run()
     assert not broken.exception and broken.number_input(key="filters_index").value == 0
     assert any("could not be read (digit, stage)" in c.value for c in broken.caption)
+    # A kernel typed into someone's link is shown as typed, never as Markdown.
+    assert [e.value for e in broken.error] == ["That kernel cannot be used: expected 9 numbers for a 3x3 kernel, got 3."]
+    broken.query_params["custom"] = "1,2,3;4,**x**,6;7,8,9"
+    broken.run()
+    assert "'\\*\\*x\\*\\*'" in broken.error[0].value
