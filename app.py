@@ -15,7 +15,8 @@ from pathlib import Path
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent
-PAGES = [("pages/train.py", "Train", ":material/model_training:"),
+PAGES = [("pages/tour.py", "Guided tour", ":material/tour:"),
+         ("pages/train.py", "Train", ":material/model_training:"),
          ("pages/filters.py", "Filters", ":material/filter:"),
          ("pages/predict.py", "Predict", ":material/draw:"),
          ("pages/experiments.py", "Experiments", ":material/science:"),
@@ -34,6 +35,7 @@ def home() -> None:
         "Train the convolutional network of the classic TensorFlow MNIST tutorial, watch it learn, "
         "and look inside it: the kernels it learned beside the ones people design, the feature maps "
         "they produce, and what it answers when you draw a digit.")
+    tour_start()
     left, middle, right = st.columns(3)
     with left:
         st.subheader("Data")
@@ -53,6 +55,7 @@ def home() -> None:
         metadata = default_metadata()
         if shipped and metadata:
             st.markdown(f"Shipped seed CNN: **{metadata.get('test_accuracy', 0):.2%}** on the 10,000 test digits.")
+            st.caption("Also shipped: " + "; ".join(choice.label for choice in shipped[1:]) + ".")
         else:
             st.warning("The shipped model is missing: train one on the Train page.")
         runs, problems = run_store().list_runs()
@@ -74,12 +77,51 @@ def home() -> None:
         "learn the same filters, and a kernel quiz.")
 
 
+def tour_start() -> None:
+    """The way into the guided tour, from Home."""
+    from pages.tour_steps import STEPS, step_link
+
+    row = st.container(horizontal=True, vertical_alignment="center")
+    page, params = step_link(0)
+    row.page_link(page, label="Start the guided tour", icon=":material/tour:", query_params=params)
+    row.caption(f"{len(STEPS)} steps through the seed tutorial's story, each a page of this app with "
+                "two or three sentences; about 20 minutes with questions.")
+
+
+def follow_link(page, pages) -> None:
+    """A lesson link opens Home with ?page=filters&...; send it on to that page with the rest of its
+    address. (Opened at /filters itself, a browser first asks /filters/_stcore/health, a 404, before
+    it finds the server at /.)"""
+    from pages import links
+
+    wanted = links.address(links.PAGE)
+    if wanted is None or page.url_path != "":
+        return
+    target = next((candidate for candidate in pages if candidate.url_path == wanted and wanted), None)
+    rest = {name: st.query_params[name] for name in st.query_params if name != links.PAGE}
+    if target is None:  # not a page of this app: Home, and the address without it
+        del st.query_params[links.PAGE]
+        return
+    st.switch_page(target, query_params=rest)
+
+
 def main() -> None:
-    st.set_page_config(page_title="CNN Lab", page_icon=":material/grid_on:", layout="wide")
+    from pages import links
+    from pages.projector import projector_controls
+    from pages.tour_steps import banner
+
+    # An emoji for the tab icon: Streamlit draws it inline, where a Material icon would be
+    # fetched from fonts.gstatic.com, which a conference network may not reach.
+    st.set_page_config(page_title="CNN Lab", page_icon="\U0001F522", layout="wide")
     pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
-    pages += [st.Page(path, title=title, icon=icon, url_path=title.lower())
+    pages += [st.Page(path, title=title, icon=icon, url_path=path.removeprefix("pages/").removesuffix(".py"))
               for path, title, icon in PAGES if (ROOT / path).is_file()]
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    follow_link(page, pages)
+    links.begin(page.url_path)
+    projector_controls()
+    banner()
+    page.run()
 
 
 @asynccontextmanager

@@ -1,7 +1,8 @@
 """Per-interaction latency of the issue-13 experiments, as the server runs them (LiteRT, no TensorFlow).
 
-Each interaction is what one click on the Experiments or Lessons page costs once the model is
-loaded: the ``cnn_core.experiments`` call and its Plotly figure. Prints the machine, then the
+Each interaction is what one click on the Experiments or Lessons page costs the server once the
+model is loaded: the ``cnn_core.experiments`` call and its Plotly figure or tiles (what the browser
+then spends drawing it, ``benchmarks/views_latency.py`` measures). Prints the machine, then the
 median and slowest of ``--repeats`` runs per interaction, against the issue's 0.5 s bar.
 
     python benchmarks/experiments_latency.py [--repeats 7] [--model models/seed-mnist]
@@ -22,6 +23,7 @@ import numpy as np  # noqa: E402
 from cnn_core.plots import experiments as plots  # noqa: E402
 from cnn_core.common.data import load_dataset  # noqa: E402
 from cnn_core.experiments import ablation, artifacts, neighbours, novelty, occlusion, pairing, quiz, robustness  # noqa: E402
+from cnn_core.plots.tiles import tile_stack  # noqa: E402
 from cnn_core.server.serving import ServedModel  # noqa: E402
 
 BAR = 0.5  # seconds, from the issue
@@ -39,14 +41,14 @@ def interactions(served, folder: Path, dataset) -> dict:
     other = np.random.default_rng(0).permutation(served.kernels[0].shape[-1]) if is_cnn else None
 
     def strip():
-        plots.strip_figure(robustness.strip_answers(served.probabilities, robustness.invariance_strip(image)))
+        plots.strip_tiles(robustness.strip_answers(served.probabilities, robustness.invariance_strip(image)))
 
     def occlude():
         plots.occlusion_figure(image, occlusion.occlusion_map(served.probabilities, image))
 
     def nearest():
         found = neighbours.nearest(reference.index, served.embeddings(image[None])[0], 8)
-        plots.neighbours_figure(dataset.train_images[found.indices], found.labels, found.similarities)
+        plots.neighbour_tiles(dataset.train_images[found.indices], found.labels, found.similarities)
 
     def verdict():
         novelty.judge(served.embeddings(image[None]), image[None], reference, calibration)
@@ -54,13 +56,17 @@ def interactions(served, folder: Path, dataset) -> dict:
     def switch_off():
         ablation.accuracy_with_masks(served.probabilities, test, labels, masks)
         served.probabilities(image[None], masks=masks)
+        maps = served.feature_maps(image)
+        for block in (1, 2):  # the two grids of filters' maps the visitor clicks
+            tile_stack(maps[f"relu{block}"], per_tile=True)
 
     def pair():
         kernels = served.kernels[0]
-        plots.pairing_figure(kernels, kernels[..., other], pairing.pair_kernels(kernels, kernels[..., other]))
+        plots.pairing_tiles(kernels, kernels[..., other], pairing.pair_kernels(kernels, kernels[..., other]))
+        pairing.chance_level(kernels)
 
     def ask():
-        plots.options_figure(quiz.make_question(image, np.random.default_rng(1)))
+        plots.option_tiles(quiz.make_question(image, np.random.default_rng(1)))
 
     def curves():
         side = artifacts.read_json(folder, artifacts.ROBUSTNESS_FILE)
@@ -70,7 +76,7 @@ def interactions(served, folder: Path, dataset) -> dict:
     views = {"invariance strip (13 variants)": strip, "occlusion map (6 px patch, 145 images)": occlude,
              "8 nearest training digits": nearest, "looks like a digit": verdict,
              f"filters off: accuracy on {len(labels):,} digits + this digit": switch_off,
-             "pair 32 conv1 kernels (Hungarian)": pair, "kernel quiz question": ask,
+             "pair 32 conv1 kernels, and chance (Hungarian x6)": pair, "kernel quiz question": ask,
              "CNN vs MLP curves (from robustness.json)": curves}
     if not is_cnn:  # an MLP has no filters to switch off or pair
         views = {name: work for name, work in views.items() if work not in (switch_off, pair)}

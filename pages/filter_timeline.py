@@ -2,7 +2,9 @@
 
 The worker records them while it trains (``cnn_core.common.snapshots``: steps 1, 2, 4, 8... and every
 test measurement) into ``filter_history.npz``; this view only reads that file. A slider scrubs
-through the snapshots and Play steps through them by itself.
+through the snapshots and Play steps through them by itself; the text under the pictures is
+measured on the snapshot on show (how many kernels look like a designed one), so it says what the
+pictures show at every step.
 """
 from __future__ import annotations
 
@@ -10,17 +12,24 @@ import numpy as np
 import streamlit as st
 
 from cnn_core.common.arrays import ModelFileError
+from cnn_core.common.kernels import match_table
 from cnn_core.common.runs import RunError
 from cnn_core.common.snapshots import read_filter_history
-from cnn_core.plots import filters as plots
+from cnn_core.plots.tiles import tile_stack
 from cnn_core.server.catalogue import ModelChoice
 from cnn_core.server.serving import ServingError
-from pages.shared import PLOT_CONFIG, cached_served, file_version, model_version, refused
+from pages import links
+from pages.components import heading, intro, tile_grid
+from pages.shared import cached_served, file_version, model_version, refused
 
-FRAME = "filters_timeline_frame"     # session_state: the snapshot shown
+FRAME = "filters_timeline_frame"      # session_state: the snapshot on show
 PLAYING = "filters_timeline_playing"  # session_state: whether Play is on
-PLAY_FRAME = "filters_timeline_play_frame"  # session_state: the snapshot Play shows (the slider's, when paused)
+# The slider's widget key carries a generation number, bumped whenever Play or Pause moves the
+# snapshot: a fresh slider starts on the snapshot on show, where a slider that was hidden while
+# playing would come back on the value its browser side last sent (step 1).
+GENERATION = "filters_timeline_generation"
 FRAME_SECONDS = 0.8
+LIKE_DESIGNED = 0.8  # |cosine| from which a kernel counts as looking like a designed one
 
 
 @st.cache_data(max_entries=6, show_spinner=False)
@@ -42,18 +51,20 @@ def history_problem(path: str, kernel_shape: tuple | None) -> str | None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def frame_figures(path: str, version: float, frame: int):
-    """The kernels and the maps at one snapshot, each on one colour scale shared by every snapshot."""
+def frame_tiles(path: str, version: float, frame: int):
+    """The kernels and the maps at one snapshot, each on one colour scale shared by every snapshot,
+    and how many kernels then look like a designed one."""
     history = cached_history(path, version)
-    steps, kernels, maps = history["steps"], history["kernels"], history["maps"].astype(np.float32)
-    kernel_figure = plots.tile_grid(kernels[frame], title=f"conv1 kernels at step {int(steps[frame]):,}",
-                                    diverging=True, per_tile=False, value_name="weight", width=620)
+    kernels, maps = history["kernels"], history["maps"].astype(np.float32)
     limit = float(np.abs(kernels).max()) or 1.0
-    kernel_figure.update_traces(zmin=-limit, zmax=limit)
-    map_figure = plots.tile_grid(maps[frame], title=f"their maps of test digit {int(history['digit_index'])}",
-                                 diverging=False, per_tile=False, value_name="activation", width=620)
-    map_figure.update_traces(zmin=0.0, zmax=float(maps.max()) or 1.0)
-    return kernel_figure, map_figure
+    # No labels (the hover says which): two grids of 32 stay in view together while Play runs.
+    count = kernels.shape[-1]
+    kernel_tiles = tile_stack(kernels[frame], [""] * count, [f"kernel #{i}" for i in range(count)], signed=True,
+                              value_name="weight", limits=(-limit, limit))
+    map_tiles = tile_stack(maps[frame], [""] * count, [f"map of kernel #{i}" for i in range(count)],
+                           value_name="activation", limits=(0.0, float(maps.max()) or 1.0))
+    like = sum(row["similarity"] >= LIKE_DESIGNED for row in match_table(kernels[frame]))
+    return kernel_tiles, map_tiles, int(like)
 
 
 def conv1_shape(choice: ModelChoice) -> tuple | None:
@@ -67,11 +78,16 @@ def conv1_shape(choice: ModelChoice) -> tuple | None:
 
 def toggle_play() -> None:
     st.session_state[PLAYING] = not st.session_state.get(PLAYING, False)
+    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
+
+
+def slider_key() -> str:
+    return f"filters_timeline_slider_{st.session_state.get(GENERATION, 0)}"
 
 
 def timeline_view(choice: ModelChoice) -> None:
     """Scrub or play through the snapshots of the chosen model's conv1, when it has them."""
-    st.subheader("Watch the filters form")
+    heading("Watch the filters form", "replay")
     path = (choice.folder / "filter_history.npz") if choice.folder else None
     version = file_version(choice.folder, "filter_history.npz")
     kernel_shape = conv1_shape(choice)
@@ -83,11 +99,19 @@ def timeline_view(choice: ModelChoice) -> None:
                 "one: launch a short run on the Train page, then pick it above.")
         return
     steps = history["steps"]
-    st.markdown(
-        "At step 1 the kernels are the random numbers the network started from, and their maps are "
-        "noise. Press Play: within a few hundred steps most kernels settle into a light side and a "
-        "dark side, edge detectors like the Sobel kernels below, and the maps start to trace the "
-        "digit's strokes. Colours keep one scale throughout, so growing weights look stronger.")
+    if links.seed(links.STEP, FRAME, lambda raw: int(np.searchsorted(steps, links.whole_number(1, int(steps[-1]))(raw)))):
+        st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
+    st.session_state[FRAME] = min(int(st.session_state.get(FRAME, 0)), len(steps) - 1)
+    _, _, first = frame_tiles(str(path), version, 0)
+    _, _, last = frame_tiles(str(path), version, len(steps) - 1)
+    intro(
+        "At step 1 the kernels are the random numbers the network started from. Their maps already "
+        "show the digit: any 3x3 kernel adds up neighbouring pixels, so its output follows the strokes, "
+        "blurred or outlined by chance. What training changes is the kernels themselves: press Play "
+        "and watch them sharpen into a light side and a dark side, edge detectors like the Sobel "
+        f"kernels. Counted below: kernels that look like a designed kernel (|cosine| {LIKE_DESIGNED} or "
+        f"more) go from {first} of 32 at step 1 to {last} at step {int(steps[-1]):,}. Colours keep one "
+        "scale throughout, so weights that grow look stronger.")
     timed = bool(st.session_state.get(PLAYING))
     st.fragment(run_every=FRAME_SECONDS if timed else None)(frames)(str(path), version, steps, timed)
 
@@ -106,17 +130,26 @@ def frames(path: str, version: float, steps: np.ndarray, timed: bool) -> None:
     controls.button("Pause" if playing else "Play", key="filters_timeline_play", on_click=toggle_play,
                     icon=":material/pause:" if playing else ":material/play_arrow:")
     if playing:
-        frame = min(st.session_state.get(PLAY_FRAME, -1) + 1, last)
-        st.session_state[PLAY_FRAME] = frame
+        frame = st.session_state[FRAME] + 1 if st.session_state[FRAME] < last else 0  # Play again from the start
+        st.session_state[FRAME] = frame
         if frame >= last:
-            st.session_state[PLAYING] = False  # Stop on the trained filters.
-        st.session_state[FRAME] = frame  # Where the slider will stand once paused.
+            st.session_state[PLAYING] = False  # Stop on the trained filters...
+            st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1  # ...with the slider there.
         controls.markdown(f"Training step **{int(steps[frame]):,}** ({frame + 1} of {len(steps)})")
     else:
-        frame = controls.select_slider("Training step", options=list(range(len(steps))), key=FRAME,
+        frame = controls.select_slider("Training step", options=list(range(len(steps))), key=slider_key(),
+                                       value=int(st.session_state[FRAME]),
                                        format_func=lambda index: f"{int(steps[index]):,}", width=420)
-        st.session_state[PLAY_FRAME] = frame if frame < last else -1  # Play again from the start after the end.
-    kernel_figure, map_figure = frame_figures(path, version, frame)
-    left, right = st.columns(2)
-    left.plotly_chart(kernel_figure, key="filters_timeline_kernels", config=PLOT_CONFIG)
-    right.plotly_chart(map_figure, key="filters_timeline_maps", config=PLOT_CONFIG)
+        st.session_state[FRAME] = frame
+    links.keep(links.STEP, int(steps[frame]))
+    kernel_tiles, map_tiles, like = frame_tiles(path, version, frame)
+    # Small tiles, two grids side by side where there is room: both stay in view while Play runs.
+    row = st.container(horizontal=True, gap="large")
+    with row.container(width=410):
+        tile_grid(kernel_tiles, key="filters_timeline_kernels", size=48,
+                  heading=f"conv1 kernels at step {int(steps[frame]):,}")
+    with row.container(width=410):
+        tile_grid(map_tiles, key="filters_timeline_maps", size=48,
+                  heading=f"their maps of test digit {int(np.asarray(cached_history(path, version)['digit_index']))}")
+    st.caption(f"At step {int(steps[frame]):,}: {like} of {len(kernel_tiles.tiles)} kernels look like a "
+               f"designed kernel (|cosine| {LIKE_DESIGNED} or more).")

@@ -9,10 +9,14 @@ from __future__ import annotations
 # Pages, as st.switch_page and st.navigation name them.
 PREDICT_PAGE = "pages/predict.py"
 FILTERS_PAGE = "pages/filters.py"
+EXPERIMENTS_PAGE = "pages/experiments.py"
+LESSONS_PAGE = "pages/lessons.py"
+TOUR_PAGE = "pages/tour.py"
 
 MODEL = "model_key"          # the model this visitor picked (a catalogue key), shared by every page's menu
 OWNER = "owner_token"        # this browser session's secret, which owns its runs
 PRESENTER = "presenter"      # True once the presenter password was given
+PROJECTOR = "projector_mode"  # True: larger type and tiles for a room (the address keeps it as projector=1)
 # The last digit drawn on the Predict page: a (28, 28) float32 array in [0, 1], after MNIST-style
 # preprocessing; Filters, Experiments and Lessons offer it as their input image.
 DRAWN_IMAGE = "drawn_image"
@@ -23,7 +27,6 @@ ANY_CLASS = -1               # a class menu's "any class" (an int like the class
 
 PREDICT_SAMPLE = "predict_sample"              # (dataset name, test-set index) of the sampled digit
 PREDICT_SAMPLE_CLASS = "predict_sample_class"  # the class the sample is drawn from, or ANY_CLASS
-PREDICT_OPEN_TAB = "predict_open_tab"          # "sample": open Predict on its sample tab
 FILTERS_SOURCE = "filters_source"              # TEST_DIGIT or MY_DRAWING
 FILTERS_CLASS = "filters_class"                # the class the test digit is drawn from, or ANY_CLASS
 FILTERS_INDEX = "filters_index"                # the test digit's index

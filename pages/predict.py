@@ -1,10 +1,13 @@
 """The Predict page: draw, sample a test image or upload one; see what the model answers.
 
 Every input goes through the same MNIST-style preprocessing as the CLI (``cnn_core.common.preprocess``)
-and the same LiteRT forward pass the other pages use (``cnn_core.server.serving``). The page shows the 28x28 image the
-model actually sees beside the input, the ten class probabilities, and the answer in words. The
-last digit drawn is kept in ``st.session_state[keys.DRAWN_IMAGE]`` for the other pages, and its strokes
-are drawn again on the canvas when the visitor comes back. Words follow the model's dataset.
+and the same LiteRT forward pass the other pages use (``cnn_core.server.serving``). The input and
+the answer sit side by side, so that a room sees the drawing and the answer at once on a 1024x768
+projector; the 28x28 image the model actually sees is shown small under the answer, and conv1's
+maps of a drawing under both. The last digit drawn is kept in ``st.session_state[keys.DRAWN_IMAGE]``
+for the other pages and in the address (``drawn=``), so a link shows the same drawing and answer.
+The sample tab offers "Show me a mistake" and the confusion matrix for any model that carries its
+test predictions (the shipped ones do). Words follow the model's dataset.
 """
 from __future__ import annotations
 
@@ -15,20 +18,27 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from cnn_core.common.data import DataError, how_to_get, load_dataset
+from cnn_core.common.digit_code import quantize
 from cnn_core.common.preprocess import READABLE, ImageError, preprocess_rgba, read_upload
 from cnn_core.common.vocabulary import display_name, item_noun
-from cnn_core.plots.predict import digit_figure, probability_figure
-from cnn_core.server.serving import Prediction, ServedModel
-from pages import keys
+from cnn_core.plots.predict import digit_figure
+from cnn_core.plots.tiles import tile_stack
+from cnn_core.server.serving import ServedModel
+from pages import links
+from pages.answer_view import CANVAS_SIDE, novelty_note, panels, show_answer, show_seen
+from pages.components import in_tour, link_button, page_title, settings, tile_grid
+from pages.confusion_view import confusion_drilldown
 from pages.keys import ANY_CLASS, DRAWN_IMAGE, PREDICT_SAMPLE_CLASS
 from pages.keys import PREDICT_SAMPLE as SAMPLE
-from pages.shared import PLOT_CONFIG, analysis_state, as_text, digit_verdict, ensure_app_navigation, pick_model
+from pages.shared import PLOT_CONFIG, as_text, ensure_app_navigation, model_predictions, pick_model
 
-CANVAS_SIDE = 280                 # Ten canvas pixels per MNIST pixel.
 CANVAS_KEY = "predict_canvas"     # The canvas's widget key is this plus its generation number.
 GENERATION = "predict_canvas_generation"  # Bumped by "Clear": a new key mounts an empty canvas.
 DRAWN_JSON = "predict_drawn_json"  # The canvas's own record of the strokes, to redraw them on return.
 RESTORED = "predict_canvas_restored"  # The strokes a freshly mounted canvas starts with (None: empty).
+LINKED = "predict_linked_drawing"  # True while the drawing on show came with a link, not from this canvas.
+TAB = "predict_tab"
+VIEWS = ("draw", "sample", "upload")
 
 
 def canvas_key() -> str:
@@ -46,6 +56,7 @@ def clear_canvas() -> None:
     """Mount a fresh, empty canvas and forget the drawing."""
     st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
     st.session_state[RESTORED] = None
+    st.session_state[LINKED] = False
     forget_drawing()
 
 
@@ -71,7 +82,8 @@ def read_drawing(result) -> np.ndarray | None:
     if rgba is None:  # Strokes restored on return, not yet sent back as pixels: the kept digit.
         return st.session_state.get(DRAWN_IMAGE)
     try:
-        image28 = preprocess_rgba(rgba)
+        # On MNIST's 8-bit grid, as the address carries it: a link shows exactly this digit.
+        image28 = quantize(preprocess_rgba(rgba))
     except ImageError:
         return None  # Strokes too faint or off the canvas: nothing to read yet.
     st.session_state[DRAWN_IMAGE] = image28
@@ -79,77 +91,35 @@ def read_drawing(result) -> np.ndarray | None:
     return image28
 
 
-def panels():
-    """Input, what the model sees, and the answer side by side; they wrap onto rows when narrow."""
-    # Fixed widths, not column ratios: the 280-pixel canvas must never be squeezed, or part of
-    # it scrolls out of reach of the pen.
-    row = st.container(horizontal=True, gap="medium")
-    return row.container(width=CANVAS_SIDE + 20), row.container(width=230), row.container(width="stretch")
-
-
-def show_seen(image28: np.ndarray, key: str, title: str = "**What the model sees** (28x28)") -> None:
-    st.markdown(title)
-    st.plotly_chart(digit_figure(image28), key=key, config=PLOT_CONFIG, width="content")
-
-
-def novelty_note(choice, served: ServedModel, image28: np.ndarray) -> None:
-    """Beside the answer: whether the drawing looks like the digits the model learned from at all."""
-    if choice.dataset != "mnist":
-        return  # The check is calibrated on digits against letters, scribbles and blobs.
-    try:
-        verdict = digit_verdict(choice, served, image28, load_dataset("mnist"))
-    except DataError:
-        return
-    if verdict is None:  # No calibration files: a run still being analysed, or an older one.
-        if analysis_state(choice) in ("queued", "running"):
-            st.caption("Whether this looks like a digit to the model is known once its experiment files are "
-                       "ready (a background process computes them after training).")
-        return
-    if verdict.looks_like_digit:
-        st.caption(f"It looks like a digit to this model (familiarity {verdict.score:.2f}; real digits score "
-                   f"above {verdict.threshold:.2f}).")
-    else:
-        st.warning(f"That doesn't look like a digit to this model (familiarity {verdict.score:.2f}, below "
-                   f"{verdict.threshold:.2f}): it is unlike every digit it trained on, so the answer above is a "
-                   "forced guess. A network has to pick one of its ten classes, whatever it is shown.")
-
-
-def show_answer(prediction: Prediction, key: str, true_label: int | None = None) -> None:
-    """The answer in words, right or wrong when the truth is known, and the probability bars."""
-    name = prediction.class_name
-    # A Fashion-MNIST class needs its number too: the bars and the dataset are indexed by it.
-    said = f"**{name}**" if name.isdigit() else f"**{name}** (class {prediction.label})"
-    st.markdown(f"The model says {said}, with {prediction.confidence:.1%} confidence.")
-    if true_label is not None:
-        truth = prediction.class_names[true_label]
-        if true_label == prediction.label:
-            st.markdown(f":green-badge[:material/check: Right] The true label is **{truth}**.")
-        else:
-            st.markdown(f":red-badge[:material/close: Wrong] The true label is **{truth}**, "
-                        "shown in green below.")
-    figure = probability_figure(prediction.probabilities, prediction.class_names, true_label)
-    st.plotly_chart(figure, key=key, config=PLOT_CONFIG)
-
-
 @st.fragment
-def draw_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
+def draw_section(choice, predictor: ServedModel, noun: str = "digit", active: bool = True) -> None:
     """The canvas and its answer. A fragment: a pen stroke reruns this, not the whole page."""
-    left, middle, right = panels()
+    left, right = panels()
+    linked = st.session_state.get(LINKED) and st.session_state.get(DRAWN_IMAGE) is not None
     with left:
-        # The canvas first, with free room above it for its own toolbar (undo, redo, bin), which
-        # appears there on hover; the pen width and Clear sit below, out of the toolbar's way.
-        stroke = st.session_state.get("predict_stroke_width", 22)
-        st.space("medium")  # where the toolbar floats (2.65rem up), clear of the tab labels
-        result = st_canvas(stroke_width=stroke, stroke_color="#ffffff", background_color="#000000",
-                           width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
-                           initial_drawing=initial_drawing(),
-                           update_streamlit=True, return_image_data=True, key=canvas_key())
-        with st.container(horizontal=True, vertical_alignment="bottom"):
-            st.slider("Pen width", 8, 40, 22, key="predict_stroke_width",
-                      help="MNIST strokes are about 2 to 3 of the 28 pixels wide, so about 20 to 30 here.")
-            st.button("Clear", key="predict_clear", icon=":material/delete:", on_click=clear_canvas)
+        if linked:
+            st.plotly_chart(digit_figure(st.session_state[DRAWN_IMAGE], size=CANVAS_SIDE), key="predict_linked",
+                            config=PLOT_CONFIG, width="content")
+            st.caption("This drawing came with the link.")
+            st.button("Draw your own", key="predict_draw_own", icon=":material/draw:", on_click=clear_canvas)
+            result = None
+        else:
+            # The canvas first, with free room above it for its own toolbar (undo, redo, bin), which
+            # appears there on hover; the pen width and Clear sit below, out of the toolbar's way.
+            stroke = st.session_state.get("predict_stroke_width", 22)
+            st.space("medium")  # where the toolbar floats (2.65rem up), clear of the tab labels
+            result = st_canvas(stroke_width=stroke, stroke_color="#ffffff", background_color="#000000",
+                               width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
+                               initial_drawing=initial_drawing(),
+                               update_streamlit=True, return_image_data=True, key=canvas_key())
+            with st.container(horizontal=True, vertical_alignment="bottom"):
+                st.slider("Pen width", 8, 40, 22, key="predict_stroke_width", width=170,
+                          help="MNIST strokes are about 2 to 3 of the 28 pixels wide, so about 20 to 30 here.")
+                st.button("Clear", key="predict_clear", icon=":material/delete:", on_click=clear_canvas)
     started = time.perf_counter()
-    image28 = read_drawing(result)
+    image28 = st.session_state[DRAWN_IMAGE] if linked else read_drawing(result)
+    if active:
+        links.keep_drawn(image28)
     if image28 is None:
         with right:
             st.info(f"Draw {'a digit' if noun == 'digit' else 'something'} in the black square with the mouse: "
@@ -157,13 +127,15 @@ def draw_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
         return
     prediction = predictor.predict(image28)
     elapsed = time.perf_counter() - started
-    with middle:
-        show_seen(image28, key="predict_draw_seen")
-        st.caption(f"Preprocessed and answered in {elapsed * 1000:.0f} ms. "
-                   "The Filters page can show this drawing's feature maps.")
     with right:
         show_answer(prediction, key="predict_draw_bars")
         novelty_note(choice, predictor, image28)
+        show_seen(image28, key="predict_draw_seen")
+        st.caption(f"Preprocessed and answered in {elapsed * 1000:.0f} ms.")
+    if predictor.architecture == "cnn":
+        relu = predictor.feature_maps(image28)["relu1"]
+        tile_grid(tile_stack(relu, per_tile=True), key="predict_draw_maps", size=40,
+                  heading="What conv1's kernels make of it (after ReLU; more on the Filters page)")
 
 
 def pick_sample(dataset_name: str, labels: np.ndarray, wanted: int) -> None:
@@ -172,8 +144,16 @@ def pick_sample(dataset_name: str, labels: np.ndarray, wanted: int) -> None:
     st.session_state[SAMPLE] = (dataset_name, int(np.random.default_rng().choice(candidates)))
 
 
-def sample_section(predictor: ServedModel, dataset_name: str) -> None:
-    """A test-set image, random or of a chosen class: its true label and the model's answer."""
+def pick_mistake(dataset_name: str, labels: np.ndarray, predictions: np.ndarray) -> None:
+    """Choose a random test image this model gets wrong (any class: a mistake rarely has the chosen one)."""
+    wrong = np.flatnonzero(predictions != labels)
+    if len(wrong):
+        st.session_state[SAMPLE] = (dataset_name, int(np.random.default_rng().choice(wrong)))
+        st.session_state[PREDICT_SAMPLE_CLASS] = ANY_CLASS
+
+
+def sample_section(choice, predictor: ServedModel, dataset_name: str, active: bool = True) -> None:
+    """A test-set image, random, of a chosen class or a mistake: its true label and the model's answer."""
     noun = item_noun(dataset_name)
     try:
         dataset = load_dataset(dataset_name)
@@ -182,24 +162,44 @@ def sample_section(predictor: ServedModel, dataset_name: str) -> None:
                  f"Drawing and uploading still work; to sample, {how_to_get(dataset_name)}.")
         return
     classes = [ANY_CLASS, *range(len(dataset.class_names))]
-    left, middle, right = panels()
+    predictions = model_predictions(choice, len(dataset.test_labels))
+    if links.seed(links.DIGIT, "predict_linked_index", links.whole_number(0, len(dataset.test_labels) - 1)):
+        st.session_state[SAMPLE] = (dataset.name, st.session_state.pop("predict_linked_index"))
+        st.session_state[PREDICT_SAMPLE_CLASS] = ANY_CLASS
+    left, right = panels()
     with left:
-        wanted = st.selectbox("Class", classes, key=PREDICT_SAMPLE_CLASS,
+        wanted = st.selectbox("Class", classes, key=PREDICT_SAMPLE_CLASS, width=200,
                               format_func=lambda c: "Any class" if c == ANY_CLASS else dataset.class_names[c])
-        st.button(f"Sample a test {noun}", key="predict_sample_button", icon=":material/casino:",
-                  on_click=pick_sample, args=(dataset.name, dataset.test_labels, wanted))
+        buttons = st.container(horizontal=True)
+        buttons.button(f"Sample a test {noun}", key="predict_sample_button", icon=":material/casino:",
+                       on_click=pick_sample, args=(dataset.name, dataset.test_labels, wanted))
+        if predictions is not None:
+            buttons.button("Show me a mistake", key="predict_mistake", icon=":material/error:",
+                           on_click=pick_mistake, args=(dataset.name, dataset.test_labels, predictions),
+                           help="A test image this model gets wrong, picked at random from its mistakes.")
     remembered = st.session_state.get(SAMPLE)
     if (remembered is None or remembered[0] != dataset.name
             or (wanted != ANY_CLASS and dataset.test_labels[remembered[1]] != wanted)):
         pick_sample(dataset.name, dataset.test_labels, wanted)
     index = st.session_state[SAMPLE][1]
+    if active:
+        links.keep(links.DIGIT, index)
     # Test images are already MNIST-style, so they go to the model as they are, scaled to [0, 1].
     image28 = dataset.test_images[index].astype(np.float32) / 255.0
-    with middle:
-        show_seen(image28, key="predict_sample_seen", title=f"**Test image #{index}** (28x28)")
+    with left:
+        st.plotly_chart(digit_figure(image28, size=200), key="predict_sample_seen", config=PLOT_CONFIG, width="content")
+        st.caption(f"Test image #{index} (28x28)")
     with right:
-        show_answer(predictor.predict(image28), key="predict_sample_bars",
-                    true_label=int(dataset.test_labels[index]))
+        show_answer(predictor.predict(image28), key="predict_sample_bars", true_label=int(dataset.test_labels[index]))
+    if predictions is None:
+        st.caption("This model carries no record of its answers on the test set, so its confusion matrix "
+                   "cannot be shown.")
+        return
+    wrong = int((predictions != dataset.test_labels).sum())
+    with st.expander(f"Where this model goes wrong: {wrong:,} of {len(predictions):,} test {noun}s "
+                     "(confusion matrix)", expanded=False):
+        confusion_drilldown(choice.key, dataset, predictions, prefix="predict",
+                            on_pick=lambda chosen: st.session_state.__setitem__(SAMPLE, (dataset.name, int(chosen))))
 
 
 def upload_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
@@ -208,14 +208,15 @@ def upload_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
     Any file is accepted here (no ``type=`` filter): the browser would refuse an SVG with only a red
     icon and leave the previous file's answer on screen, where this page says what is wrong.
     """
-    left, middle, right = panels()
+    left, right = panels()
     with left:
         limit = st.get_option("server.maxUploadSize")
         upload = st.file_uploader(f"An image of one {noun}", key="predict_upload",
                                   help=f"{READABLE}, up to {limit} MB. Dark on light or light on dark.")
     if upload is None:
         with right:
-            st.info(f"Upload a photo or scan of one {'handwritten digit' if noun == 'digit' else noun}.")
+            st.info(f"Upload a photo or scan of one {'handwritten digit' if noun == 'digit' else noun}. "
+                    "A link cannot carry your file: a link to this tab opens it empty.")
         return
     try:
         # One decode, bounded by pixels, for both the digit and the preview (cnn_core.common.preprocess).
@@ -227,33 +228,49 @@ def upload_section(choice, predictor: ServedModel, noun: str = "digit") -> None:
     with left:
         # A PNG made for the browser: st.image would try to write a 16-bit greyscale upload as JPEG.
         st.image(preview, caption=as_text(upload.name, 80), width=200)
-    with middle:
-        show_seen(image28, key="predict_upload_seen")
     with right:
         show_answer(predictor.predict(image28), key="predict_upload_bars")
         novelty_note(choice, predictor, image28)
+        show_seen(image28, key="predict_upload_seen")
 
 
 def main() -> None:
-    st.title("Predict")
-    st.caption("Draw, sample an image from the test set or upload one, and see what the network "
-               "answers, after the same MNIST-style preprocessing the command line uses.")
-    choice, predictor = pick_model("Model", widget_key="predict_model")
+    page_title("Predict")
+    if not in_tour():
+        st.caption("Draw, sample an image from the test set or upload one, and see what the network "
+                   "answers, after the same MNIST-style preprocessing the command line uses.")
+    with settings(in_tour(), "Model"):
+        choice, predictor = pick_model("Model", widget_key="predict_model")
     noun = item_noun(choice.dataset)
     if choice.dataset != "mnist":
         st.caption(f"This model was trained on {display_name(choice.dataset)}: it answers with its classes "
                    f"({', '.join(choice.class_names)}), whatever you draw.")
-    labels = ["Draw", f"Sample a test {noun}", "Upload an image"]
-    # Another page (the Train page's confusion drill-down) may send a test digit to the sample tab.
-    opened = labels[1] if st.session_state.pop(keys.PREDICT_OPEN_TAB, None) == "sample" else None
-    draw, sample, upload = st.tabs(labels, default=opened)
+    labels = dict(zip(VIEWS, ["Draw", f"Sample a test {noun}", "Upload an image"]))
+    if links.seed_drawn():
+        st.session_state[LINKED] = True
+    links.seed(links.VIEW, TAB, lambda raw: labels[raw])
+    if st.session_state.get(TAB) not in labels.values():
+        st.session_state[TAB] = labels["draw"]
+    draw, sample, upload = st.tabs(list(labels.values()), key=TAB, on_change="rerun")
+    view = next(name for name, label in labels.items() if label == st.session_state[TAB])
+    links.keep(links.VIEW, view)
+    unread = st.empty()  # says, at the end, what of the address could not be read
+    # Every tab is drawn, as before (its widgets keep their state while another is on show); only
+    # the one on show writes its settings into the address.
     with draw:
-        draw_section(choice, predictor, noun)
+        draw_section(choice, predictor, noun, active=view == "draw")
+        link_button("draw")
     with sample:
-        sample_section(predictor, choice.dataset)
+        sample_section(choice, predictor, choice.dataset, active=view == "sample")
+        link_button("sample")
     with upload:
         upload_section(choice, predictor, noun)
+    if view != "sample":
+        links.drop(links.DIGIT)
+    if view != "draw":
+        links.drop(links.DRAWN)
 
+    links.problems(unread)
 
 ensure_app_navigation()
 main()

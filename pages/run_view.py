@@ -13,10 +13,11 @@ import streamlit as st
 
 from cnn_core.common.runs import ACTIVE, MAX_MODEL_BYTES, RunError, RunInfo, check_run_id, read_regular, regular
 from cnn_core.plots.runs import accuracy_figure, loss_figure
+from pages import links
 from pages.keys import train as key
-from pages.shared import PLOT_CONFIG, as_code, as_text, is_presenter, launcher, owner_token, run_store
+from pages.shared import PLOT_CONFIG, as_text, is_presenter, launcher, owner_token, run_store
 
-RUN_PARAM = "run"       # query-string key holding the watched run's id
+RUN_PARAM = links.RUN   # query-string key holding the watched run's id
 IDLE_POLL_SECONDS = 3   # how often an idle Train page looks for a run another visitor launched
 CHART_SECONDS = 3       # seconds between redraws of the live charts
 
@@ -26,16 +27,24 @@ def may_manage(run_id: str) -> bool:
 
 
 def watched_run() -> str | None:
-    """The run in ?run=..., if it exists; else the run training now; else None."""
+    """The run in ?run=..., if it exists; else the one this visitor last watched here (back from another
+    page); else the run training now; else None. The run goes (back) into the address."""
     requested = st.query_params.get(RUN_PARAM)
     if requested:
         try:
             run_store().read(check_run_id(requested))
+            st.session_state[key("watched")] = requested
             return requested
         except RunError:
-            # Said once, in the visitor's words, without the server's paths.
-            st.warning(f"There is no run {as_code(requested, 80)} on this server (it may have been deleted). "
-                       "Showing the run training now, if any.")
+            # Said once, in the visitor's words, without the server's paths, and without echoing the
+            # address's text (which would be read as Markdown).
+            st.warning("There is no run with the id in this address on this server (it may have been "
+                       "deleted). Showing the run training now, if any.")
+    else:
+        remembered = st.session_state.get(key("watched"))
+        if remembered and read_run(remembered) is not None:
+            st.query_params[RUN_PARAM] = remembered
+            return remembered
     running = launcher().running()
     return running[0].run_id if running else None
 
@@ -154,6 +163,8 @@ def delete(run_id: str) -> None:
     st.session_state[key("table_generation")] = st.session_state.get(key("table_generation"), 0) + 1
     if st.query_params.get(RUN_PARAM) == run_id:
         del st.query_params[RUN_PARAM]
+    if st.session_state.get(key("watched")) == run_id:
+        del st.session_state[key("watched")]
 
 
 def run_actions(run_id: str) -> None:
@@ -181,9 +192,9 @@ def run_actions(run_id: str) -> None:
         st.session_state[key("confirm_delete")] = run_id
     if st.session_state.get(key("confirm_delete")) == run_id and not active:
         st.warning(f"Delete run {as_text(run_id)} and its model for good?")
-        yes, no = st.columns([1, 6])
-        yes.button("Yes, delete", key=key("delete_yes"), type="primary", on_click=delete, args=(run_id,))
-        if no.button("Cancel", key=key("delete_no")):
+        buttons = st.container(horizontal=True)  # buttons sized to their labels: never "Yes, d…"
+        buttons.button("Yes, delete", key=key("delete_yes"), type="primary", on_click=delete, args=(run_id,))
+        if buttons.button("Cancel", key=key("delete_no")):
             st.session_state.pop(key("confirm_delete"))
             st.rerun()
     if key("action_error") in st.session_state:

@@ -33,7 +33,7 @@ from cnn_core.server.fetch import fetch
 from cnn_core.server.launcher import Launcher, launcher_from_environment
 from cnn_core.server.memory import start_trimmer, tune_malloc
 from cnn_core.server.serving import ServedModel, ServingError
-from pages import keys
+from pages import keys, links
 
 PLOT_CONFIG = {"displayModeBar": False}  # charts without Plotly's toolbar, which crowds small figures
 PRESENTER_LEFT = "presenter_left"  # session: the presenter logged out here; ignore the cookie until it is gone
@@ -287,20 +287,26 @@ def cached_served(choice: ModelChoice, version: float) -> ServedModel:
 
 
 def pick_model(label: str = "Model", widget_key: str = "model_picker", choices: list[ModelChoice] | None = None,
-               preferred: str | None = None) -> tuple[ModelChoice, ServedModel]:
+               preferred: str | None = None, param: str | None = links.MODEL) -> tuple[ModelChoice, ServedModel]:
     """A select box of models (by default every shipped model and saved run); returns the choice and its
-    served model. It starts on ``preferred``, else on the model this visitor picked last, which it
-    remembers for the other pages unless ``preferred`` is given."""
+    served model. It starts on the model the address names (``param``), else on ``preferred``, else on
+    the model this visitor picked last, which it remembers for the other pages unless ``preferred``
+    is given. The chosen model's key goes back into the address."""
     choices = model_choices(run_store()) if choices is None else choices
     if not choices:
         st.info("No model yet: the shipped model is missing and no run has finished. Train one on the Train page.")
         st.stop()
     names = [c.key for c in choices]
-    wanted = preferred or st.session_state.get(keys.MODEL, names[0])
-    choice = st.selectbox(label, choices, index=names.index(wanted) if wanted in names else 0,
-                          format_func=lambda c: c.label, key=widget_key)
+    if param:
+        links.seed(param, widget_key, lambda raw: choices[names.index(raw)])
+    if st.session_state.get(widget_key) not in choices:  # first drawn here, or its model has gone
+        wanted = preferred or st.session_state.get(keys.MODEL, names[0])
+        st.session_state[widget_key] = choices[names.index(wanted) if wanted in names else 0]
+    choice = st.selectbox(label, choices, format_func=lambda c: c.label, key=widget_key)
     if preferred is None:
         st.session_state[keys.MODEL] = choice.key
+    if param:
+        links.keep(param, choice.key)
     try:
         return choice, cached_served(choice, model_version(choice))
     except (RunError, ServingError, ValueError, OSError) as error:
@@ -333,10 +339,28 @@ def wait_for_analysis(choice: ModelChoice, what: str) -> bool:
             "computes them once training has ended. This view fills in by itself when they are ready.")
     st.fragment(run_every=3)(_rerun_when_ready)(choice)
     return True
+
+
 def refused(problem: str | None) -> None:
     """Say that a per-model file was refused (and so is treated as missing), and why."""
     if problem:
         st.warning(f"A file of this model was ignored: {as_text(problem)}")
+
+
+def model_predictions(choice: ModelChoice, test_count: int) -> np.ndarray | None:
+    """The model's answer for every test digit (its folder's predictions.npy), or None without one."""
+    if choice.folder is None:
+        return None
+    predictions = _predictions(str(choice.folder), file_version(choice.folder, "predictions.npy"))
+    return predictions if predictions is not None and len(predictions) == test_count else None
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _predictions(folder: str, version: float) -> np.ndarray | None:
+    try:
+        return RunStore(Path(folder).parent).read_predictions(Path(folder).name)
+    except RunError:
+        return None
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -396,15 +420,23 @@ def test_floats(name: str, count: int, _dataset: Dataset) -> tuple[np.ndarray, n
 
 
 def current_digit(dataset: Dataset, prefix: str) -> tuple[np.ndarray, int | None]:
-    """A source radio and a test-digit picker; returns the (28, 28) digit and its label when known."""
+    """A source radio and a test-digit picker; returns the (28, 28) digit and its label when known.
+
+    The digit comes from the address when a link names one (``digit=7``, or ``digit=drawn`` with
+    the drawing itself), and goes back into it."""
+    source_key, index_key = f"{prefix}_source", f"{prefix}_index"
+    links.seed_digit(source_key, index_key, len(dataset.test_labels))
     drawn = st.session_state.get(keys.DRAWN_IMAGE)
     sources = (keys.TEST_DIGIT, keys.MY_DRAWING) if drawn is not None else (keys.TEST_DIGIT,)
-    source = st.radio("Digit", sources, horizontal=True, key=f"{prefix}_source")
+    if st.session_state.get(source_key) not in sources:
+        st.session_state[source_key] = keys.TEST_DIGIT
+    source = st.radio("Digit", sources, horizontal=True, key=source_key)
     if source == keys.MY_DRAWING:
+        links.keep_digit(source, None, drawn)
         return np.asarray(drawn, np.float32), None
-    index_key = f"{prefix}_index"
     row = st.container(horizontal=True, vertical_alignment="bottom")
     if row.button("Random test digit", key=f"{prefix}_random"):
         st.session_state[index_key] = int(np.random.default_rng().integers(len(dataset.test_labels)))
     index = row.number_input("Test digit number", 0, len(dataset.test_labels) - 1, key=index_key, width=200)
+    links.keep_digit(source, index, None)
     return dataset.test_images[index].astype(np.float32) / 255, int(dataset.test_labels[index])

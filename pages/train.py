@@ -7,16 +7,19 @@ launched one, or the presenter, may stop or delete it.
 """
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from cnn_core.common.data import locate
 from cnn_core.common.limits import estimate
 from cnn_core.common.runs import RunError
 from cnn_core.common.vocabulary import choices, menu_name
-from cnn_core.plots.runs import misclassified_figure, overlay_figure
+from cnn_core.plots.runs import overlay_figure
+from cnn_core.plots.tiles import digit_tiles
 from cnn_core.server.launcher import LaunchRefused
 from cnn_core.server.run_table import run_table
 from cnn_core.server.train_form import LABELS, error_list, form_defaults, parse_form
+from pages.components import tile_grid
 from pages.confusion_view import confusion_drilldown
 from pages.keys import train as key
 from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, notice_new_run, run_actions,
@@ -24,7 +27,7 @@ from pages.run_view import (IDLE_POLL_SECONDS, RUN_PARAM, is_active, live_view, 
 from pages.shared import (as_text, dataset_or_stop, device_report, ensure_app_navigation, fetch_dataset, launcher,
                           owner_token, presenter_login, run_store)
 
-RUN_COLUMNS = ("name", "status", "accuracy", "duration_s", "device", "precision")
+RUN_COLUMNS = ("name", "status", "accuracy", "duration_s", "hardware")
 FIELD_WIDTH = 190  # pixels per form field: room for "Warm-up then cosine" and a number's +/- buttons
 
 
@@ -58,8 +61,8 @@ def config_form() -> None:
         st.markdown("**Data and network**")
         with st.container(horizontal=True, gap="small"):
             choose("dataset", width=FIELD_WIDTH + 20)
-            st.number_input(LABELS["train_images"], step=1000, key=key("train_images"), width=FIELD_WIDTH,
-                            help="0 uses all 60,000; fewer makes a quick run.")
+            st.number_input(f"{LABELS['train_images']} (0: all)", step=1000, key=key("train_images"),
+                            width=FIELD_WIDTH, help="0 uses all 60,000; fewer makes a quick run.")
             st.number_input(LABELS["seed"], step=1, key=key("seed"), width=FIELD_WIDTH)
             st.radio(LABELS["network"], choices("network"), format_func=lambda value: menu_name("network", value),
                      key=key("network"),
@@ -195,9 +198,16 @@ def results(run_id: str) -> None:
     with left:
         confusion_drilldown(run_id, dataset, predictions)
     with right:
-        st.markdown("**Misclassified test images** (bold: predicted / true)")
-        st.plotly_chart(misclassified_figure(dataset.test_images, dataset.test_labels, predictions,
-                                             dataset.class_names), key=key("mistakes"))
+        wrong = np.flatnonzero(predictions != dataset.test_labels)[:30]
+        names = dataset.class_names
+        if not len(wrong):
+            st.markdown("**Misclassified test images**: none, every test image was read correctly.")
+            return
+        tile_grid(digit_tiles(dataset.test_images[wrong], [f"{names[predictions[i]]} / {names[dataset.test_labels[i]]}"
+                                                           for i in wrong],
+                              [f"test image #{i}: read as {names[predictions[i]]}, truly {names[dataset.test_labels[i]]}"
+                               for i in wrong]),
+                  key=key("mistakes"), heading="Misclassified test images (read as / truly)")
 
 
 def saved_runs() -> None:
@@ -210,6 +220,9 @@ def saved_runs() -> None:
         st.info("No saved runs yet: launch one above.")
         return
     table = run_table(runs)
+    # Device and precision in one short column, so every column fits the page at 1024 px.
+    table["hardware"] = [" ".join(part for part in (device.strip("/").split(":")[0], precision or "") if part)
+                         for device, precision in zip(table["device"], table["precision"])]
     # Only short columns, so the table fits the page at 1024 px without a clipped column: the name
     # already says preset, network, dataset and accuracy; the full configs of the selected runs are
     # listed under the table. Missing figures show as a dash, not "None".
@@ -221,9 +234,8 @@ def saved_runs() -> None:
                        "status": st.column_config.TextColumn(width=70),
                        "accuracy": st.column_config.NumberColumn(format="percent", width=65),
                        "duration_s": st.column_config.NumberColumn("time (s)", format="%.0f", width=55),
-                       "device": st.column_config.TextColumn(width=60),
-                       "precision": st.column_config.TextColumn(width=70, help="What the run trained in; "
-                                                                "every saved model is float32")})
+                       "hardware": st.column_config.TextColumn(width=100, help="Where the run trained and in "
+                                                               "what precision; every saved model is float32")})
     chosen = [table["run"].iloc[row] for row in event.selection.rows if 0 <= row < len(table)]
     if not chosen:
         st.caption("Select runs in the table to overlay their loss curves, download or delete them.")

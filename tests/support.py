@@ -53,6 +53,27 @@ def texts(app) -> str:
     return "\n".join(str(element.value) for kind in kinds for element in getattr(app, kind))
 
 
+def tile_data(app, key: str) -> dict:
+    """What a tile grid (pages.components.tile_grid) with this key sends the browser: tiles, heading..."""
+    for element in app.get("bidi_component"):
+        if element.proto.id.endswith(f"-{key}"):
+            return json.loads(element.proto.json)
+    raise AssertionError(f"no tile grid {key!r} on the page")
+
+
+def click_tile(app, key: str, index: int):
+    """Click tile ``index`` of a clickable grid, as the browser sends it (a trigger), and rerun."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    element = next(e for e in app.get("bidi_component") if e.proto.id.endswith(f"-{key}"))
+    states = app._tree.get_widget_states()  # every other widget as it stands, as AppTest.run sends them
+    # A v2 component's events travel on one trigger widget beside it ("<id>__events"), as a list.
+    trigger = WidgetState(id=f"$$STREAMLIT_INTERNAL_KEY_{element.proto.id}__events",
+                          json_trigger_value=json.dumps([{"event": "clicked", "value": index}]))
+    states.widgets.append(trigger)
+    return app._run(states)
+
+
 def close_launcher() -> None:
     """Close the launcher the pages cached, if any (AppTest shares this process's cache)."""
     from pages.shared import launcher

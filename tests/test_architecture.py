@@ -1,7 +1,7 @@
 """The walls, as package rules: cnn_core never imports streamlit, and only cnn_core/worker/ holds TensorFlow.
 
 Read from the source with ``ast`` (every import, at module level or inside a function), then held at
-run time: a fresh interpreter imports every module outside cnn_core/worker/, renders all six pages
+run time: a fresh interpreter imports every module outside cnn_core/worker/, renders all seven pages
 with an interaction each, and must not have loaded tensorflow or keras.
 """
 import ast
@@ -88,7 +88,8 @@ failures = []
 def check(app, what):
     failures.extend(f"{what}: {e.value}" for e in app.exception)
 
-for page in (None, "pages/train.py", "pages/filters.py", "pages/predict.py", "pages/experiments.py", "pages/lessons.py"):
+for page in (None, "pages/tour.py", "pages/train.py", "pages/filters.py", "pages/predict.py", "pages/experiments.py",
+             "pages/lessons.py"):
     check(app_on(page), page or "home")
 app = app_on("pages/predict.py")
 app.button(key="predict_sample_button").click().run()   # a prediction, served
@@ -100,6 +101,8 @@ app = app_on("pages/experiments.py")
 app.button(key="experiments_random").click().run()          # every experiment view on another digit
 check(app, "experiments: another digit")
 app = app_on("pages/lessons.py")
+app.query_params["view"] = "quiz"                            # the quiz's tab, as a lesson link opens it
+app.run()
 app.button(key="lessons_new").click().run()                 # a new quiz question
 check(app, "lessons: quiz")
 loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "keras"))
@@ -110,7 +113,7 @@ print(json.dumps({"modules": len(modules), "failures": failures, "loaded": loade
 @needs_data
 @pytest.mark.slow
 def test_every_module_and_page_runs_without_importing_tensorflow_or_keras(tmp_path):
-    """In a fresh interpreter (other tests here import TensorFlow): every module, all six pages, an interaction each."""
+    """In a fresh interpreter (other tests here import TensorFlow): every module, all seven pages, an interaction each."""
     env = {**os.environ, "CNN_RUNS_DIR": str(tmp_path / "runs")}
     done = subprocess.run([sys.executable, "-c", SERVER_WITHOUT_TENSORFLOW], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)

@@ -1,4 +1,5 @@
-"""The Experiments and Lessons pages in Chromium: every view draws, nothing errors, screenshots saved.
+"""The Experiments and Lessons pages in Chromium: every view draws (its charts or tile grids), nothing
+errors, screenshots saved.
 
 Screenshots land in artifacts/screenshots/experiments-*.png and lessons-*.png for a person to look at.
 """
@@ -29,7 +30,9 @@ def follow(browser, url: str, link: str, tabs: dict[str, str], name: str):
         page.get_by_role("tab", name=tab).click()
         panel = page.get_by_role("tabpanel").locator("visible=true").first
         panel.get_by_text(re.compile(re.escape(expected))).first.wait_for(timeout=30_000)
-        page.wait_for_function("document.querySelectorAll('[role=tabpanel]:not([hidden]) .js-plotly-plot .main-svg').length > 0",
+        # A chart or a tile grid drawn in the tab on show.
+        page.wait_for_function("[...document.querySelectorAll('[role=tabpanel]:not([hidden]) *')].some(e => "
+                               "e.matches('.js-plotly-plot .main-svg') || (e.shadowRoot && e.shadowRoot.querySelector('.tile')))",
                                timeout=30_000)
         assert not page_errors(page), page_errors(page)
         screenshot(page, f"{name}-{index}")

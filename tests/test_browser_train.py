@@ -13,7 +13,7 @@ from tests.support import poll
 
 pytestmark = [pytest.mark.browser, needs_data]
 # A tiny network on 600 images: thousands of steps a minute on two cores, so the chart moves fast.
-TINY = {"Conv channels": "4, 8", "Dense units": "16", "Training images": "600",
+TINY = {"Conv channels": "4, 8", "Dense units": "16", "Training images (0: all)": "600",
         "Batch size": "20", "Iterations": "100000", "Test every": "50", "Test images": "200"}
 # Points in the loss chart's train line. The figure ships NumPy arrays as base64 typed arrays, so read
 # the decoded data Plotly keeps on the chart's element after drawing it.

@@ -81,7 +81,7 @@ def test_a_fresh_servers_first_request_to_a_deep_link_goes_through_the_router(br
     page = open_page(browser, url, "predict")
     page.get_by_text("Draw a digit in the black square").wait_for(timeout=60_000)
     names = [link.strip().splitlines()[-1] for link in nav_links(page)]  # Icon ligature, then the title.
-    assert names == ["Home", "Train", "Filters", "Predict", "Experiments", "Lessons"], names  # Not shared, run_view...
+    assert names == ["Home", "Guided tour", "Train", "Filters", "Predict", "Experiments", "Lessons"], names  # Not shared...
     page.context.close()
 
 

@@ -29,6 +29,12 @@ def test_every_cell_has_one_clickable_marker_that_names_it():
         assert (x, y) == ("abc"[guess], "abc"[true]) and count == matrix[true, guess]
     assert selected_cell([{"customdata": [2, 0], "x": "a", "y": "c"}]) == (2, 0)
     assert selected_cell([]) is None and selected_cell([{"x": "a"}]) is None
+    # The pairs go to the browser as lists: a NumPy array would arrive as a typed array, whose rows
+    # reach Streamlit as objects; those are read too.
+    assert isinstance(markers.customdata[0], (list, tuple))
+    assert "bdata" not in str(figure.to_plotly_json()["data"][1]["customdata"])
+    assert selected_cell([{"customdata": {"0": 4, "1": 9}}]) == (4, 9)
+    assert selected_cell([{"customdata": {"0": "x"}}]) is None
 
 
 @needs_data

@@ -73,3 +73,13 @@ def test_predict_command_says_whether_it_looks_like_a_digit(tmp_path, mnist):
         assert done.returncode == 0, done.stderr
         verdicts.append(json.loads(done.stdout.strip().splitlines()[-1])["looks_like_digit"])
     assert verdicts == [True, False]
+
+
+def test_the_familiarity_score_is_explained_in_words():
+    from cnn_core.experiments.novelty import Verdict, describe
+
+    words = describe(Verdict(True, 7.52, -2.38, {}), digit_flag_rate=0.0144)
+    assert "Familiarity 7.52" in words and "1,845 to 1 for it being a digit" in words
+    assert "-2.38" in words and "98.6% of real test digits score above it" in words
+    against = describe(Verdict(False, -4.0, -2.38, {}))
+    assert "54.6 to 1 against" in against

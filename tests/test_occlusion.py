@@ -45,3 +45,12 @@ def test_the_shipped_cnn_depends_on_the_ink(shipped, mnist):
     pixels = result.pixel_map()
     assert result.label == mnist.test_labels[0]
     assert pixels[image > 0.5].mean() > pixels[image == 0].mean()
+
+
+def test_the_peak_map_tops_out_at_the_largest_drop_and_covers_each_pixel_by_its_worst_patch():
+    image = np.zeros((28, 28), np.float32)
+    image[10:18, 12:16] = 1.0
+    result = occlusion.occlusion_map(ink_model, image)
+    peak, mean = result.pixel_peak(), result.pixel_map()
+    assert np.isclose(peak.max(), result.drops.max())
+    assert (peak >= mean - 1e-6).all()  # the worst patch over a pixel costs at least the average one

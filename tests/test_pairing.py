@@ -35,3 +35,11 @@ def test_shuffled_and_negated_kernels_are_found_again():
     assert np.allclose(pairs.similarity, 1.0)
     assert (pairs.sign == np.where(np.arange(16) % 2, -1, 1)[pairs.second_index]).all()
     assert pairs.order()[0] in range(16)
+
+
+def test_random_kernels_set_a_chance_level_well_above_zero():
+    kernels = np.random.default_rng(1).normal(size=(3, 3, 1, 32))
+    chance = pairing.chance_level(kernels, draws=3)
+    # Nine numbers per kernel and 32 candidates each: optimal pairing flatters even noise.
+    assert 0.4 < chance.mean_similarity < 0.9 and chance.above_09 < 3 <= chance.above_07
+    assert pairing.chance_level(kernels, draws=3) == chance  # seeded: the page shows the same level each time

@@ -7,7 +7,7 @@ from cnn_core.common.config import ProgressRecord
 from cnn_core.common.kernels import HAND_MADE_KERNELS, convolution_matrix
 from cnn_core.plots import filters
 from cnn_core.plots.confusion import confusion_figure, confusion_matrix
-from cnn_core.plots.runs import accuracy_figure, loss_figure, misclassified_figure, overlay_figure, thin
+from cnn_core.plots.runs import accuracy_figure, loss_figure, overlay_figure, thin
 
 
 def history(steps=1000, every=250):
@@ -81,32 +81,6 @@ def test_confusion_matrix_counts_true_rows_and_predicted_columns():
     assert figure.data[0].text.tolist() == matrix.tolist()
     with pytest.raises(ValueError, match="as many predictions"):
         confusion_matrix(labels, predicted[:3])
-
-
-def test_misclassified_grid_shows_only_the_mistakes_with_their_titles():
-    images = np.stack([np.full((28, 28), i, np.uint8) for i in range(12)])
-    labels, predicted = np.arange(12) % 10, np.arange(12) % 10
-    predicted[[3, 7]] = [5, 1]
-    figure = misclassified_figure(images, labels, predicted, tuple(str(d) for d in range(10)))
-    assert [a.text for a in figure.layout.annotations] == ["<b>5</b> / 3", "<b>1</b> / 7"]
-    tiles = set(np.unique(figure.data[0].z[~np.isnan(figure.data[0].z)]))
-    assert tiles == {3, 7}  # The pixels of images 3 and 7, nothing else.
-    # The grid keeps to the top of its box: no empty band between the heading and the first row.
-    assert figure.layout.yaxis.constraintoward == "top" and figure.layout.margin.t == 0
-    assert figure.layout.height <= 120  # one row: was 140 px for a 40-px-high mosaic
-
-
-def test_tile_grid_mosaic_places_every_tile_and_centres_kernels_on_zero():
-    stack = np.arange(2 * 3 * 5, dtype=float).reshape(2, 3, 5) - 10
-    figure = filters.tile_grid(stack, columns=4, per_tile=False)
-    heatmap = figure.data[0]
-    z = np.asarray(heatmap.z)
-    assert np.count_nonzero(~np.isnan(z)) == stack.size and heatmap.zmid == 0 and heatmap.zmin == -heatmap.zmax
-    assert [a.text for a in figure.layout.annotations] == [f"#{n}" for n in range(5)]
-    tiled, index = filters.mosaic(stack, columns=4, title_rows=1)
-    top, left = filters.tile_origins(stack.shape, 4, title_rows=1)[4]
-    np.testing.assert_array_equal(tiled[top:top + 2, left:left + 3], stack[:, :, 4])
-    assert (index[top:top + 2, left:left + 3] == 4).all()
 
 
 def test_sparsity_figure_is_one_small_png():

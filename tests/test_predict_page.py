@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import needs_data
-from tests.support import completed_run, texts
+from tests.support import completed_run, texts, tile_data
 
 pytestmark = needs_data
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,15 +84,20 @@ def test_empty_canvas_shows_a_hint_not_a_prediction(page):
 
 
 def test_a_drawing_is_preprocessed_predicted_and_kept_for_filters(page, quick_run, mnist):
+    from cnn_core.common.digit_code import decode_digit, quantize
     from cnn_core.common.preprocess import preprocess_rgba
 
     rgba = canvas_rgba(mnist.test_images[0])
     draw(page, rgba)
     assert not page.exception, page.exception
-    expected = served(quick_run[0], quick_run[1]).predict(preprocess_rgba(rgba))
+    # On MNIST's 8-bit grid, the form a link carries: a link to it shows exactly this digit.
+    seen = quantize(preprocess_rgba(rgba))
+    expected = served(quick_run[0], quick_run[1]).predict(seen)
     assert f"The model says **{expected.label}**, with {expected.confidence:.1%} confidence" in texts(page)
-    np.testing.assert_allclose(page.session_state["drawn_image"], preprocess_rgba(rgba), atol=1e-6)
-    assert {"predict_draw_seen", "predict_draw_bars"} <= {c.key for c in page.get("plotly_chart")}
+    np.testing.assert_allclose(page.session_state["drawn_image"], seen, atol=1e-6)
+    np.testing.assert_array_equal(decode_digit(page.query_params["drawn"]), seen)
+    assert page.query_params["view"] == "draw"
+    assert "predict_draw_bars" in {c.key for c in page.get("plotly_chart")} and tile_data(page, "predict_draw_seen")
     assert "answered in" in page.caption[-1].value or any("answered in" in c.value for c in page.caption)
 
 
@@ -194,7 +199,7 @@ def test_uploads_in_other_formats_and_16_bit_greyscale_are_answered(page, mnist,
     # Before: st.image could not write the I;16 PNG as JPEG (an exception box), and the uploader
     # refused .gif and .tif with only a red icon.
     assert not page.exception and not page.error, (page.exception, [e.value for e in page.error])
-    assert {"predict_upload_seen", "predict_upload_bars"} <= {c.key for c in page.get("plotly_chart")}
+    assert "predict_upload_bars" in {c.key for c in page.get("plotly_chart")} and tile_data(page, "predict_upload_seen")
     assert page.file_uploader(key="predict_upload").proto.type == []  # every file reaches the page
 
 
@@ -212,7 +217,7 @@ def test_an_uploaded_digit_is_answered(page, mnist):
     paper = 255 - np.asarray(Image.fromarray(mnist.test_images[2]).resize((112, 112)))
     page.file_uploader(key="predict_upload").upload("scan.png", png_bytes(paper), "image/png").run()
     assert not page.exception and not page.error
-    assert {"predict_upload_seen", "predict_upload_bars"} <= {c.key for c in page.get("plotly_chart")}
+    assert "predict_upload_bars" in {c.key for c in page.get("plotly_chart")} and tile_data(page, "predict_upload_seen")
 
 
 def test_fashion_models_answer_with_class_names(monkeypatch, quick_run, tiny_models):
@@ -270,3 +275,44 @@ def test_an_uploaded_files_name_is_shown_as_text_not_markdown(page):
     [error] = [e.value for e in page.error]
     assert "[Presenter login]" not in error and "**bold**" not in error  # every markup character escaped
     assert error.startswith(r"\[Presenter login\]\(h") and r"\*\*bold\*\*.png cannot be used" in error
+
+
+def test_a_link_with_a_drawing_shows_it_and_its_answer_in_another_browser(monkeypatch, quick_run, mnist):
+    from streamlit.testing.v1 import AppTest
+
+    from cnn_core.common.digit_code import encode_digit
+
+    store, run_id = quick_run
+    digit = mnist.test_images[5] / 255.0
+    monkeypatch.setenv("CNN_RUNS_DIR", str(store.root))
+    at = AppTest.from_file(str(ROOT / "pages" / "predict.py"), default_timeout=120)
+    at.query_params.update({"model": run_id, "view": "draw", "drawn": encode_digit(digit)})
+    at.run()
+    assert not at.exception, at.exception
+    expected = served(store, run_id).predict(digit)
+    assert f"The model says **{expected.label}**, with {expected.confidence:.1%} confidence" in texts(at)
+    assert "This drawing came with the link." in texts(at)
+    at.button(key="predict_draw_own").click().run()  # then the canvas, to draw over it
+    assert "Draw a digit in the black square" in at.info[0].value and "drawn" not in at.query_params
+
+
+def test_show_me_a_mistake_and_the_confusion_matrix_for_the_shipped_model(monkeypatch, tmp_path, mnist):
+    from streamlit.testing.v1 import AppTest
+
+    from cnn_core.server.catalogue import DEFAULT_FOLDER
+
+    if not (DEFAULT_FOLDER / "predictions.npy").is_file():
+        pytest.skip("the shipped model carries no predictions.npy")
+    predictions = np.load(DEFAULT_FOLDER / "predictions.npy")
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(ROOT / "pages" / "predict.py"), default_timeout=120)
+    at.query_params.update({"model": "default", "view": "sample"})
+    at.run()
+    at.button(key="predict_mistake").click().run()
+    assert not at.exception, at.exception
+    index = at.session_state["predict_sample"][1]
+    assert predictions[index] != mnist.test_labels[index] and "Wrong" in texts(at)
+    assert at.query_params["digit"] == str(index)
+    wrong = int((predictions != mnist.test_labels).sum())
+    assert any(f"{wrong:,} of 10,000 test digits" in e.label for e in at.expander)
+    assert "predict_confusion" in " ".join(c.proto.id for c in at.get("plotly_chart"))

@@ -84,7 +84,7 @@ def test_the_train_page_table_shows_dashes_names_and_short_columns(runs_dir):
     assert not app.exception, app.exception
     table = app.dataframe[0]
     assert table.proto.placeholder == "—"
-    assert list(table.proto.column_order) == ["name", "status", "accuracy", "duration_s", "device", "precision"]
+    assert list(table.proto.column_order) == ["name", "status", "accuracy", "duration_s", "hardware"]
     config = json.loads(table.proto.columns)
     assert sum(config[name]["width"] for name in table.proto.column_order) <= 530  # 1024 px leaves ~560
     assert table.value.loc[0, "name"] == "custom CNN · MNIST · failed · 29 Nov 16:01"

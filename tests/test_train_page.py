@@ -159,3 +159,19 @@ def test_without_data_or_internet_launch_says_why_in_full_and_queues_nothing(run
     [message] = [e.value for e in app.error if "No run was queued" in e.value]
     assert "could not be downloaded" in message and message.rstrip().endswith("then launch again.")
     assert folders(runs_dir) == []
+
+
+def test_a_run_watched_here_comes_back_after_another_page(runs_dir, tiny_models, mnist):
+    """Back on Train from another page, the run last watched (and its results) are on show again."""
+    from cnn_core.common.runs import RunStore
+    from tests.support import completed_run
+
+    run_id = completed_run(RunStore(runs_dir), tiny_models.cnn, accuracy=0.5, predictions=mnist.test_labels)
+    app = app_on("pages/train.py", {"run": run_id})
+    assert any("Full test accuracy" in metric.label for metric in app.metric)
+    app.switch_page("pages/filters.py").run()
+    app.query_params.clear()  # the navigation drops the address's parameters
+    app.switch_page("pages/train.py").run()
+    assert not app.exception, app.exception
+    assert any("Full test accuracy" in metric.label for metric in app.metric)
+    assert app.query_params["run"] == run_id

@@ -229,3 +229,23 @@ def non_digit_drawings(per_kind: int = 200, seed: int = 0) -> dict[str, np.ndarr
                 continue
         drawings[kind] = np.stack(images)
     return drawings
+
+
+def describe(verdict: Verdict, digit_flag_rate: float = TARGET_FLAG_RATE) -> str:
+    """The familiarity score in words: what it weighs, what the threshold means, the odds it stands for.
+
+    The score is the calibration's log-odds of "a digit" against "a non-digit drawing", so a score
+    of s stands for odds of about e**s to 1; the words say so without the formula.
+    """
+    odds = float(np.exp(min(abs(verdict.score), 30.0)))
+    if odds >= 100:
+        odds_text = f"{odds:,.0f} to 1"
+    else:
+        odds_text = f"{odds:.1f} to 1"
+    side = "for" if verdict.score >= 0 else "against"
+    return (f"Familiarity {verdict.score:.2f}: how much this resembles the digits the model trained on, "
+            "weighing four things (how close the model's inner picture of it comes to its nearest training "
+            "digit, how close its pixels come, whether the ink is strokes rather than blobs, and how strongly "
+            f"the network responds). A score of {verdict.score:.2f} stands for odds of about {odds_text} "
+            f"{side} it being a digit. The line is drawn at {verdict.threshold:.2f}, where "
+            f"{1 - digit_flag_rate:.1%} of real test digits score above it.")

@@ -7,7 +7,8 @@ paper) cannot change the answer, so its drop is exactly 0 and the model is not e
 
     result = occlusion_map(served.probabilities, image28)       # black patch: erase ink
     result.drops            # (positions, positions): probability drop for each patch place
-    result.pixel_map()      # (28, 28): mean drop of the patches covering each pixel, for overlays
+    result.pixel_map()      # (28, 28): mean drop of the patches covering each pixel
+    result.pixel_peak()     # (28, 28): largest drop of the patches covering each pixel, for overlays
 """
 from __future__ import annotations
 
@@ -41,6 +42,16 @@ class OcclusionMap:
                 total[top:top + self.patch, left:left + self.patch] += self.drops[row_index, column_index]
                 count[top:top + self.patch, left:left + self.patch] += 1
         return (total / np.maximum(count, 1)).astype(np.float32)
+
+    def pixel_peak(self) -> np.ndarray:
+        """(28, 28) largest drop over the patches that cover each pixel: the map's top is ``drops.max()``,
+        so a caption quoting the largest drop and the colours agree."""
+        peak = np.full((SIDE, SIDE), -np.inf)
+        for row_index, top in enumerate(self.starts):
+            for column_index, left in enumerate(self.starts):
+                window = peak[top:top + self.patch, left:left + self.patch]
+                np.maximum(window, self.drops[row_index, column_index], out=window)
+        return np.where(np.isfinite(peak), peak, 0.0).astype(np.float32)
 
 
 def patch_starts(patch: int = PATCH, stride: int = STRIDE) -> np.ndarray:

@@ -97,3 +97,25 @@ def pair_kernels(first: np.ndarray, second: np.ndarray) -> KernelPairing:
     partners = assignment(-np.abs(cosines))
     chosen = cosines[np.arange(len(partners)), partners]
     return KernelPairing(partners, np.abs(chosen), np.where(chosen < 0, -1, 1))
+
+
+@dataclass(frozen=True)
+class ChanceLevel:
+    """What pairing scores when the second run's kernels are random numbers: the bar a real match must clear."""
+
+    mean_similarity: float   # mean |cosine| of the pairs, averaged over the draws
+    above_09: float          # pairs above 0.9, averaged over the draws
+    above_07: float          # pairs above 0.7, averaged over the draws
+
+
+def chance_level(first: np.ndarray, draws: int = 5, seed: int = 0) -> ChanceLevel:
+    """Pair ``first`` with ``draws`` sets of Gaussian kernels of its shape (cosine ignores their scale).
+
+    An optimal assignment picks, for each kernel, the best of many candidates, so even random
+    kernels pair with a fair similarity (a 3x3 kernel has only nine numbers); a lesson compares
+    two trainings against this level, not against zero.
+    """
+    rng = np.random.default_rng(seed)
+    results = [pair_kernels(first, rng.normal(size=np.shape(first))).similarity for _ in range(draws)]
+    return ChanceLevel(float(np.mean([r.mean() for r in results])), float(np.mean([(r > 0.9).sum() for r in results])),
+                       float(np.mean([(r > 0.7).sum() for r in results])))

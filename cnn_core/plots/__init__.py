@@ -1,8 +1,9 @@
-"""Plotly figures as pure functions: data in, ``go.Figure`` out (no Streamlit, no TensorFlow).
+"""Figures as pure functions: data in, a ``go.Figure`` (or tiles) out (no Streamlit, no TensorFlow).
 
-    runs         loss and accuracy while training, runs overlaid, the misclassified digits
-    confusion    the confusion matrix, its clickable cells and the digits in one cell
-    filters      kernel and feature-map grids, single images, the convolution matrix
+    runs         loss and accuracy while training, runs overlaid
+    confusion    the confusion matrix and its clickable cells
+    tiles        grids of kernels, maps and digits as small PNGs, for pages/components.py
+    filters      single images and maps with their values, the convolution matrix
     predict      class probabilities as bars, a 28x28 digit as pixels
     experiments  the experiments' strips, maps, curves and rankings
 """

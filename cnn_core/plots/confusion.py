@@ -5,7 +5,10 @@
     clickable_confusion_figure(matrix, class_names)                    # heatmap + one clickable point per cell
 
 Plotly cannot select heatmap cells, so an invisible marker sits on each cell: clicking a cell
-selects its marker, whose ``customdata`` is ``[true, predicted]``.
+selects its marker, whose ``customdata`` is ``[true, predicted]``. The pairs go to the browser as
+plain lists: as a NumPy array Plotly would send a typed array, whose rows reach Streamlit's
+selection as objects ({"0": 4, "1": 9}) that a reader expecting lists silently ignores, which is
+why a click on a cell once showed nothing.
 """
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ def clickable_confusion_figure(matrix: np.ndarray, class_names: tuple[str, ...])
     true, predicted = np.divmod(np.arange(count * count), count)
     figure.add_trace(go.Scatter(
         x=[names[p] for p in predicted], y=[names[t] for t in true], mode="markers",
-        marker=dict(size=28, opacity=0.0, symbol="square"), customdata=np.stack([true, predicted], axis=1),
+        marker=dict(size=28, opacity=0.0, symbol="square"), customdata=np.stack([true, predicted], axis=1).tolist(),
         text=np.asarray(matrix).ravel(),
         hovertemplate="true %{y}, predicted %{x}: %{text} (click to see them)<extra></extra>",
         showlegend=False, selected=dict(marker=dict(opacity=0.35, color="#f58518")),
@@ -71,6 +74,8 @@ def selected_cell(points: list[dict]) -> tuple[int, int] | None:
     """(true, predicted) of the clicked cell from a Streamlit Plotly selection, or None."""
     for point in points or []:
         custom = point.get("customdata")
-        if isinstance(custom, (list, tuple)) and len(custom) == 2:
+        if isinstance(custom, dict):  # a typed-array row, as {"0": true, "1": predicted}
+            custom = [custom.get("0"), custom.get("1")]
+        if isinstance(custom, (list, tuple)) and len(custom) == 2 and all(isinstance(v, (int, float)) for v in custom):
             return int(custom[0]), int(custom[1])
     return None

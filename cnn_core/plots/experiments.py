@@ -1,48 +1,52 @@
-"""Plotly figures for the experiments, as pure functions: results in, ``go.Figure`` out.
+"""The experiments' pictures, as pure functions: Plotly figures, and tile grids (``plots.tiles``).
 
-    strip_figure(strip_answers(...))            # the invariance strip with each answer
+    strip_tiles(strip_answers(...))             # the invariance strip, each variant with its answer
     occlusion_figure(image28, occlusion_map(...))  # the digit with the sensitivity map over it
     curve_figure({"CNN": side, "MLP": side}, "shift_accuracy")
     ranking_figure(ranking)                     # filters by the accuracy lost without each
-    neighbours_figure(images, labels, similarities)
-    pairing_figure(first_kernels, second_kernels, pairing)
-    options_figure(question)                    # the quiz's three candidate outputs
+    neighbour_tiles(images, labels, similarities)
+    pairing_tiles(first_kernels, second_kernels, pairing)
+    option_tiles(question)                      # the quiz's three candidate outputs
 
-Built from plain dicts (``go.Figure(dict)``), as ``plots.predict`` does, so Plotly validates each once.
+Figures are built from plain dicts (``go.Figure(dict)``), as ``plots.predict`` does, so Plotly
+validates each once. Grids of digits are tiles, drawn light on dark as MNIST stores them.
 """
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from cnn_core.plots.filters import tile_grid
+from cnn_core.plots.tiles import TileGrid, digit_tiles, paired_tiles, tile_stack
 from cnn_core.plots.runs import PALETTE
 
 FONT = dict(size=13)
-# The map is see-through where the drop is 0, red where covering hurt the answer and blue where
-# it helped, so the digit stays readable underneath.
-OVERLAY_SCALE = [[0.0, "rgba(37,99,235,0.85)"], [0.5, "rgba(0,0,0,0)"], [1.0, "rgba(220,38,38,0.85)"]]
+# The map is see-through where covering the digit costs the answer nothing and red where it costs
+# it everything, on a fixed scale (0 to 100% of probability lost), so two digits' maps compare and
+# a 0.7% drop stays nearly invisible instead of being stretched to full red.
+OVERLAY_SCALE = [[0.0, "rgba(220,38,38,0)"], [0.1, "rgba(220,38,38,0.25)"], [1.0, "rgba(220,38,38,0.95)"]]
 GREYS = [[0.0, "black"], [1.0, "white"]]
 
 
-def strip_figure(answers, columns: int = 7, width: int = 900) -> go.Figure:
-    """The variants as a grid of digits, each titled with its answer and confidence."""
-    stack = np.stack([answer.image for answer in answers], axis=-1)
-    titles = [f"{answer.name}: {answer.label} ({answer.confidence:.0%})" for answer in answers]
-    return tile_grid(stack, titles, columns=columns, per_tile=False, diverging=False, value_name="ink", width=width)
+def strip_tiles(answers) -> TileGrid:
+    """The variants as digits, each labelled with its name and the answer given to it."""
+    images = np.stack([answer.image for answer in answers])
+    labels = [f"{answer.name}: {answer.label} ({answer.confidence:.0%})" for answer in answers]
+    return digit_tiles(images, labels)
 
 
-def occlusion_figure(image28: np.ndarray, result, size: int = 320) -> go.Figure:
-    """The digit in grey with the per-pixel probability drop laid over it (red: covering it hurts)."""
-    drops = result.pixel_map()
-    limit = float(np.abs(drops).max()) or 1.0
+def occlusion_figure(image28: np.ndarray, result, size: int = 300) -> go.Figure:
+    """The digit (light on dark) with, over it, the largest drop in the answer's probability when a
+    patch covers each pixel: a fixed scale from 0 to 100%, labelled, so the caption and colours agree."""
+    drops = np.clip(result.pixel_peak(), 0.0, 1.0)  # a patch that raises the answer costs it nothing
     axis = dict(visible=False, fixedrange=True, range=[-0.5, 27.5])
+    ticks = [0, 0.25, 0.5, 0.75, 1.0]
     data = [dict(type="heatmap", z=np.asarray(image28, np.float32), colorscale=GREYS, zmin=0, zmax=1,
                  showscale=False, hoverinfo="skip"),
-            dict(type="heatmap", z=drops, colorscale=OVERLAY_SCALE, zmin=-limit, zmax=limit, zmid=0,
-                 colorbar=dict(thickness=10, title=dict(text="drop", side="right")),
-                 hovertemplate="row %{y}, column %{x}: probability drop %{z:.3f}<extra></extra>")]
-    layout = dict(width=size + 60, height=size, margin=dict(l=0, r=0, t=0, b=0), font=FONT, xaxis=axis,
+            dict(type="heatmap", z=drops, colorscale=OVERLAY_SCALE, zmin=0.0, zmax=1.0,
+                 colorbar=dict(thickness=10, tickvals=ticks, ticktext=[f"{tick:.0%}" for tick in ticks],
+                               title=dict(text="drop in P(answer)", side="right")),
+                 hovertemplate="row %{y}, column %{x}: covering it costs up to %{z:.1%}<extra></extra>")]
+    layout = dict(width=size + 90, height=size, margin=dict(l=0, r=0, t=0, b=0), font=FONT, xaxis=axis,
                   yaxis=dict(axis, range=[27.5, -0.5], scaleanchor="x"), plot_bgcolor="black")
     return go.Figure(dict(data=data, layout=layout))
 
@@ -76,30 +80,34 @@ def ranking_figure(ranking: dict, top: int = 20, height: int | None = None) -> g
     return go.Figure(dict(data=[bars], layout=layout))
 
 
-def neighbours_figure(images: np.ndarray, labels, similarities, width: int = 900) -> go.Figure:
-    """Training digits in a row, each titled with its label and cosine similarity."""
-    stack = np.moveaxis(np.asarray(images, np.float32), 0, -1)
-    stack = stack / 255 if stack.max() > 1 else stack
-    titles = [f"{int(label)} ({similarity:.2f})" for label, similarity in zip(labels, similarities)]
-    return tile_grid(stack, titles, columns=len(titles), per_tile=False, diverging=False, value_name="ink", width=width)
+def neighbour_tiles(images: np.ndarray, labels, similarities) -> TileGrid:
+    """Training digits, each labelled with its label and cosine similarity."""
+    names = [f"{int(label)} ({similarity:.2f})" for label, similarity in zip(labels, similarities)]
+    titles = [f"a training {int(label)}, cosine similarity {similarity:.3f}" for label, similarity in zip(labels, similarities)]
+    return digit_tiles(np.asarray(images), names, titles)
 
 
-def pairing_figure(first: np.ndarray, second: np.ndarray, pairing, columns: int = 8, width: int = 900) -> go.Figure:
-    """Each pair side by side (first run's kernel, then its partner), best pairs first."""
+def pairing_tiles(first: np.ndarray, second: np.ndarray, pairing) -> TileGrid:
+    """Each pair side by side (the first run's kernel, then its partner, flipped in sign where that
+    matches better), best pairs first, on one shared scale."""
     first, second = _kernel_stack(first), _kernel_stack(second)
-    tiles, titles = [], []
-    for index in pairing.order():
-        partner = pairing.second_index[index]
-        tiles += [first[:, :, index], second[:, :, partner] * pairing.sign[index]]
-        titles += [f"A#{index}", f"B#{partner} {pairing.similarity[index]:.2f}"]
-    return tile_grid(np.stack(tiles, axis=-1), titles, columns=columns, value_name="weight", width=width)
+    partners = second[:, :, pairing.second_index] * pairing.sign  # (h, w, count): partner of each first kernel
+    limit = float(max(np.abs(first).max(), np.abs(partners).max())) or 1.0
+    first_grid = tile_stack(first, signed=True, value_name="weight", limits=(-limit, limit))
+    second_grid = tile_stack(partners, signed=True, value_name="weight", limits=(-limit, limit))
+    order = [int(index) for index in pairing.order()]
+    labels = [f"A#{index} B#{pairing.second_index[index]} {pairing.similarity[index]:.2f}" for index in order]
+    titles = [f"run A kernel #{index} beside run B kernel #{pairing.second_index[index]}"
+              f"{' (sign flipped)' if pairing.sign[index] < 0 else ''}: |cosine| {pairing.similarity[index]:.3f}"
+              for index in order]
+    return paired_tiles(first_grid, second_grid, labels, titles, order)
 
 
-def options_figure(question, width: int = 700) -> go.Figure:
-    """The quiz's candidate outputs, titled A, B, C."""
+def option_tiles(question) -> TileGrid:
+    """The quiz's candidate outputs, labelled A, B, C, each scaled to its own largest value (the
+    pattern tells them apart, not how bright one kernel happens to be)."""
     stack = np.stack(question.options, axis=-1)
-    titles = [f"{'ABC'[index]}" for index in range(stack.shape[-1])]
-    return tile_grid(stack, titles, columns=len(titles), value_name="output", width=width)
+    return tile_stack(stack, ["ABC"[index] for index in range(stack.shape[-1])], per_tile=True, value_name="output")
 
 
 def _kernel_stack(kernels: np.ndarray) -> np.ndarray:

@@ -3,7 +3,6 @@
     loss_figure(history)                      # the seed's train/test loss against iteration
     accuracy_figure(history, 500, 0.9672)     # live accuracy on 500-image slices, final accuracy dashed
     overlay_figure({run_id: history}, {run_id: "seed CNN · MNIST · 97.1% · 15:44"})
-    misclassified_figure(images, labels, predicted, class_names)
 
 A history is a list of progress records, either ``ProgressRecord``s from a live job or the dicts
 ``RunStore.read_history`` returns; test fields are None between measurements. Nothing here knows
@@ -119,28 +118,3 @@ def overlay_figure(histories: dict[str, list], labels: dict[str, str] | None = N
     ticks = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]  # Plotly's own log ticks label 0.5 as "5"
     layout["yaxis"].update(type="log", tickvals=ticks, ticktext=[f"{tick:g}" for tick in ticks])
     return go.Figure(traces, layout=layout)
-
-
-def misclassified_figure(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
-                         class_names: tuple[str, ...], limit: int = 30, columns: int = 10) -> go.Figure:
-    """The first ``limit`` test images the model got wrong, in one mosaic, each titled predicted / true."""
-    wrong = np.flatnonzero(np.asarray(predicted) != np.asarray(labels))[:limit]
-    rows = max(1, -(-len(wrong) // columns))
-    gap, side = 2, 28 + 10  # pixels between tiles; 10 rows of padding above each digit for its title
-    mosaic = np.full((rows * (side + gap), columns * (28 + gap)), np.nan)
-    annotations = []
-    for position, index in enumerate(wrong):
-        row, column = divmod(position, columns)
-        top, left = row * (side + gap) + 10, column * (28 + gap)
-        mosaic[top:top + 28, left:left + 28] = images[index]
-        annotations.append(dict(x=left + 14, y=top - 5, showarrow=False, font=dict(size=11),
-                                text=f"<b>{class_names[predicted[index]]}</b> / {class_names[labels[index]]}"))
-    figure = go.Figure(go.Heatmap(z=mosaic, colorscale="gray_r", showscale=False, hoverinfo="skip"))
-    # Square pixels leave the grid shorter than its box on a narrow column; it keeps to the top-left
-    # corner, so that the spare room falls below it, not between the heading and the first row.
-    figure.update_layout(annotations=annotations, height=30 + rows * 75, margin=dict(l=0, r=0, t=0, b=0),
-                         plot_bgcolor="white")
-    figure.update_xaxes(visible=False, constrain="domain", constraintoward="left")
-    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain",
-                        constraintoward="top")
-    return figure

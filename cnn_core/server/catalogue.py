@@ -136,11 +136,20 @@ def run_name(run: RunInfo) -> str:
 
 
 def shipped_name(meta: dict) -> str:
-    """'shipped CNN · MNIST · 99.20%': a shipped model named the way runs are."""
-    model, _ = read_configs(meta)
+    """'shipped CNN seed 0 · MNIST · 99.20%': a shipped model named the way runs are, with its seed
+    (two shipped CNNs differ only by it)."""
+    model, train = read_configs(meta)
     accuracy = meta.get("test_accuracy")
     score = f" · {accuracy:.2%}" if isinstance(accuracy, (int, float)) else ""
-    return f"shipped {network_name(model)} · {display_name(meta.get('dataset', 'mnist'))}{score}"
+    seed = f" seed {train.seed}" if train is not None else ""
+    return f"shipped {network_name(model)}{seed} · {display_name(meta.get('dataset', 'mnist'))}{score}"
+
+
+def training_settings(folder: Path | None) -> tuple[ModelConfig | None, TrainConfig | None]:
+    """The configs a model folder was trained with: a shipped folder's meta.json or a run's config.json."""
+    if folder is None:
+        return None, None
+    return read_configs(read_metadata(folder) or read_metadata(folder, "config.json"))
 
 
 def shipped_choices() -> list[ModelChoice]:
