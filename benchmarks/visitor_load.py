@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.server import memory_mb  # the one reading of /proc; server.py imports this module lazily
+
 ANSWER_TIMEOUT = 60.0   # seconds after pen-up before a drawing counts as unanswered
 SWITCH_EVERY = 4        # drawings between page switches, per visitor
 # Every WebSocket message's time (and size, received), so a drawing's time can be split.
@@ -63,16 +65,6 @@ SPLIT = """([penUp, answered]) => {
           server: known ? last - sent : null, browser: last == null ? null : answered - last,
           bytes: got.reduce((s, [, b]) => s + b, 0), sent_bytes};
 }"""
-
-
-def memory_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def cpu_seconds(pid: int) -> float:

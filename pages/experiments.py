@@ -215,12 +215,7 @@ def main() -> None:
         row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
         row.plotly_chart(digit_figure(image, size=150), key="experiments_digit", config=PLOT_CONFIG, width="content")
         row.markdown(f"The model says **{prediction.class_name}** with {prediction.confidence:.1%}{truth}.")
-    links.seed(links.VIEW, TAB, lambda raw: VIEWS[raw])
-    if st.session_state.get(TAB) not in VIEWS.values():
-        st.session_state[TAB] = VIEWS["tolerates"]
-    tabs = st.tabs(list(VIEWS.values()), key=TAB, on_change="rerun")
-    view = next(name for name, title in VIEWS.items() if title == st.session_state[TAB])
-    links.keep(links.VIEW, view)
+    tabs, view = links.tabs(VIEWS, TAB, "tolerates")
     with tabs[0]:
         tolerance_view(served, image)
         link_button("tolerates")

@@ -229,12 +229,7 @@ def main() -> None:
         st.info("No model yet: the shipped models are missing and no run has finished. Train one on the Train page.")
         st.stop()
     dataset = dataset_or_stop("mnist")
-    links.seed(links.VIEW, TAB, lambda raw: VIEWS[raw])
-    if st.session_state.get(TAB) not in VIEWS.values():
-        st.session_state[TAB] = VIEWS["compare"]
-    tabs = st.tabs(list(VIEWS.values()), key=TAB, on_change="rerun")
-    view = next(name for name, title in VIEWS.items() if title == st.session_state[TAB])
-    links.keep(links.VIEW, view)
+    tabs, view = links.tabs(VIEWS, TAB, "compare")
     unread = st.empty()  # says, at the end, what of the address could not be read
     # Only the tab on show is computed: each lesson measures whole models, and their widgets (the
     # model menus) would otherwise all write their settings into one address.

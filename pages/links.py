@@ -105,6 +105,20 @@ def seed(name: str, key: str, parse: Callable[[str], object]) -> bool:
     return True
 
 
+def tabs(views: dict[str, str], key: str, default: str) -> tuple[list, str]:
+    """Tabs whose choice the address keeps (``view=``): the tabs, and the name of the one on show.
+
+    ``views`` maps each name the address may hold to its tab's label; ``key`` is the tabs' widget key.
+    """
+    seed(VIEW, key, lambda raw: views[raw])
+    if st.session_state.get(key) not in views.values():
+        st.session_state[key] = views[default]
+    shown = st.tabs(list(views.values()), key=key, on_change="rerun")
+    view = next(name for name, label in views.items() if label == st.session_state[key])
+    keep(VIEW, view)
+    return shown, view
+
+
 def keep(name: str, value) -> None:
     """After a widget: write its value into the address (None removes the parameter)."""
     text = None if value is None else str(value)

@@ -248,12 +248,7 @@ def main() -> None:
     labels = dict(zip(VIEWS, ["Draw", f"Sample a test {noun}", "Upload an image"]))
     if links.seed_drawn():
         st.session_state[LINKED] = True
-    links.seed(links.VIEW, TAB, lambda raw: labels[raw])
-    if st.session_state.get(TAB) not in labels.values():
-        st.session_state[TAB] = labels["draw"]
-    draw, sample, upload = st.tabs(list(labels.values()), key=TAB, on_change="rerun")
-    view = next(name for name, label in labels.items() if label == st.session_state[TAB])
-    links.keep(links.VIEW, view)
+    (draw, sample, upload), view = links.tabs(labels, TAB, "draw")
     unread = st.empty()  # says, at the end, what of the address could not be read
     # Every tab is drawn, as before (its widgets keep their state while another is on show); only
     # the one on show writes its settings into the address.

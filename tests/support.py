@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +81,19 @@ def close_launcher() -> None:
     from pages.shared import launcher
 
     launcher().close()
+
+
+def adopt_fake_worker(launcher, store, config: dict, code: str) -> str:
+    """A running run of ``config`` whose 'worker' is ``python -c code`` (which prints "ready" first),
+    adopted as if ``launcher`` had started it."""
+    from cnn_core.server.launcher import Worker
+
+    run_id = store.create(config, owner="alice")
+    store.write_status(run_id, "running")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    launcher._workers[run_id] = Worker(run_id, process)
+    return run_id
 
 
 def select_model(app, key: str, model_key: str) -> None:

@@ -98,7 +98,9 @@ def test_the_guided_tour_runs_from_home_and_each_step_starts_on_a_1024x768_scree
             page.get_by_role("button", name="Next").click()
     page.get_by_role("button", name="Finish").click()
     page.get_by_role("heading", name="Guided tour").wait_for(timeout=60_000)
-    assert page.get_by_role("link", name=re.compile(r"^10\. ")).count() == 1  # every step listed on the tour's page
+    last = page.get_by_role("link", name=re.compile(r"^10\. "))
+    last.wait_for(timeout=60_000)  # the heading is drawn before the list under it
+    assert last.count() == 1  # every step listed on the tour's page
     page.context.close()
 
 

@@ -20,7 +20,7 @@ from cnn_core.common.config import ModelConfig, TrainConfig
 from cnn_core.common.runs import RunError
 from cnn_core.server.launcher import Launcher, LaunchRefused
 from tests.conftest import ROOT, needs_data
-from tests.support import poll
+from tests.support import adopt_fake_worker, poll
 
 TIMEOUT = 180.0  # seconds, for anything that waits on a worker; never asserted as a duration
 TINY = TrainConfig(iterations=40, train_images=500, batch_size=50, eval_every=20, eval_images=200)
@@ -325,25 +325,13 @@ def test_limits_must_make_sense(run_store):
         Launcher(run_store, max_running=0, monitor=False)
 
 
-def adopt_fake_worker(launcher, store, code: str) -> str:
-    """A running run whose 'worker' is ``python -c code``, adopted as if this launcher had started it."""
-    from cnn_core.server.launcher import Worker
-
-    run_id = store.create(config(), owner="alice")
-    store.write_status(run_id, "running")
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "ready"
-    launcher._workers[run_id] = Worker(run_id, process)
-    return run_id
-
-
 def test_a_worker_that_ignores_stop_is_killed_after_the_grace_period(launchers, run_store, monkeypatch):
     from cnn_core.server import launcher as launcher_module
 
     monkeypatch.setattr(launcher_module, "STOP_ACK_SECONDS", 0.2)
     launcher = launchers(monitor=False)
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
-    run_id = adopt_fake_worker(launcher, run_store, stubborn)
+    run_id = adopt_fake_worker(launcher, run_store, config(), stubborn)
     launcher.stop(run_id, owner="alice")
     assert run_store.stop_requested(run_id)
 
@@ -362,7 +350,7 @@ def test_a_worker_that_ignores_stop_is_killed_after_the_grace_period(launchers, 
                          ids=["exit-3", "sigterm"])
 def test_a_worker_that_dies_is_marked_failed_with_the_reason(launchers, run_store, code, reason):
     launcher = launchers(monitor=False)
-    run_id = adopt_fake_worker(launcher, run_store, code)
+    run_id = adopt_fake_worker(launcher, run_store, config(), code)
     launcher._workers[run_id].process.wait(TIMEOUT)
     launcher.tick()
     info = run_store.read(run_id)
@@ -373,7 +361,7 @@ def test_a_worker_that_dies_is_marked_failed_with_the_reason(launchers, run_stor
 def test_a_hung_worker_does_not_hold_the_slot_forever(launchers, run_store, owner_stops):
     """A worker of ours that stopped beating (hung, or SIGSTOPped) reads interrupted; it must not keep its slot."""
     launcher = launchers(monitor=False)
-    run_id = adopt_fake_worker(launcher, run_store, "import time; print('ready', flush=True); time.sleep(600)")
+    run_id = adopt_fake_worker(launcher, run_store, config(), "import time; print('ready', flush=True); time.sleep(600)")
     long_ago = time.time() - runs.STALE_SECONDS - 5
     run_store.write_status(run_id, "running", updated=long_ago)
     (run_store.path(run_id) / "heartbeat").write_text(json.dumps({"time": long_ago, "step": 3}))

@@ -20,7 +20,7 @@ from cnn_core.common.config import ModelConfig, TrainConfig
 from cnn_core.common.runs import RunError, RunStore
 from cnn_core.server.launcher import Launcher, LaunchRefused, Worker
 from tests.conftest import needs_data
-from tests.support import app_on, poll
+from tests.support import adopt_fake_worker, app_on, poll
 
 TINY = TrainConfig(iterations=40, train_images=500, batch_size=50, eval_every=20, eval_images=200)
 LONG = TrainConfig(iterations=20_000, train_images=500, batch_size=50, eval_every=20, eval_images=200)
@@ -144,18 +144,9 @@ def test_a_delete_that_fails_half_way_leaves_no_half_a_run(run_store, monkeypatc
     assert entries(run_store) == []
 
 
-def adopt(launcher, store, code: str) -> str:
-    run_id = store.create(config(), owner="alice")
-    store.write_status(run_id, "running")
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "ready"
-    launcher._workers[run_id] = Worker(run_id, process)
-    return run_id
-
-
 def test_a_dead_worker_whose_folder_cannot_be_written_is_still_marked_failed(run_store, monkeypatch):
     launcher = Launcher(run_store, monitor=False)
-    run_id = adopt(launcher, run_store, "import os; print('ready', flush=True); os.kill(os.getpid(), 9)")
+    run_id = adopt_fake_worker(launcher, run_store, config(), "import os; print('ready', flush=True); os.kill(os.getpid(), 9)")
     launcher._workers[run_id].process.wait(30)
     real_write = runs.atomic_write_json
 
@@ -172,7 +163,7 @@ def test_a_dead_worker_whose_folder_cannot_be_written_is_still_marked_failed(run
     assert RunStore(run_store.root).read(run_id).status == "failed"  # Another server reads it too.
 
     monkeypatch.setattr(runs, "atomic_write_json", real_write)
-    second = adopt(launcher, run_store, "print('ready', flush=True); raise SystemExit(1)")
+    second = adopt_fake_worker(launcher, run_store, config(), "print('ready', flush=True); raise SystemExit(1)")
     launcher._workers[second].process.wait(30)
     monkeypatch.setattr(runs, "atomic_write_json", failing(errno.ENOSPC))  # Nowhere to write at all now.
     launcher.tick()
