@@ -62,15 +62,6 @@ def as_text(value, limit: int | None = None) -> str:
     return MARKDOWN_BLOCK.sub(r"\1\\\2", text)
 
 
-def as_code(value, limit: int | None = None) -> str:
-    """Text from the address bar as inline code in Markdown: shown exactly as typed, in a code span
-    fenced with more backticks than it holds, where Markdown reads nothing at all."""
-    text = one_line(value, limit) or " "
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text[0] == "`" or text[-1] == "`" else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
 def ensure_app_navigation() -> None:
     """Make sure a page runs inside app.py's st.navigation, even as a fresh server's first request.
 

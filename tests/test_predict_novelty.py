@@ -22,7 +22,7 @@ def png(draw) -> bytes:
 
 def test_a_filled_blob_is_flagged_and_a_drawn_one_is_not(runs_dir):
     from cnn_core.common.data import load_dataset
-    from cnn_core.common.preprocess import preprocess_bytes
+    from cnn_core.common.preprocess import read_upload
     from cnn_core.server.catalogue import shipped_choices
     from cnn_core.server.serving import ServedModel
     from pages.shared import digit_verdict
@@ -30,8 +30,8 @@ def test_a_filled_blob_is_flagged_and_a_drawn_one_is_not(runs_dir):
     choice = shipped_choices()[0]
     served, dataset = ServedModel(choice.folder), load_dataset("mnist")
 
-    blob = preprocess_bytes(png(lambda d: d.ellipse((40, 40, 240, 240), fill=255)))
-    one = preprocess_bytes(png(lambda d: d.line([(140, 30), (140, 250)], fill=255, width=26)))
+    blob = read_upload(png(lambda d: d.ellipse((40, 40, 240, 240), fill=255))).digit
+    one = read_upload(png(lambda d: d.line([(140, 30), (140, 250)], fill=255, width=26))).digit
     assert not digit_verdict(choice, served, blob, dataset).looks_like_digit
     assert digit_verdict(choice, served, one, dataset).looks_like_digit
     assert digit_verdict(choice, served, dataset.test_images[0] / 255.0, dataset).looks_like_digit

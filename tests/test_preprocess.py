@@ -18,9 +18,19 @@ from PIL import Image, ImageDraw, ImageFile
 
 from cnn_core.common import preprocess
 from cnn_core.common.preprocess import (MAX_BYTES, ImageError, ink_from_rgba, load_image_bytes, load_image_file,
-                                        preprocess_bytes, preprocess_rgba, preview_png, to_mnist)
+                                        preprocess_rgba, read_upload, to_mnist)
 
 WHITE, BLACK = 255, 0
+
+
+def digit_of(data: bytes) -> np.ndarray:
+    """The (28, 28) digit the Predict page makes of an upload."""
+    return read_upload(data).digit
+
+
+def preview_of(data: bytes) -> bytes:
+    """The PNG preview the Predict page shows of an upload."""
+    return read_upload(data).preview
 
 
 def draw_digit(digit: str, canvas: tuple[int, int], box: tuple[int, int, int, int],
@@ -103,8 +113,8 @@ DRAWINGS = {
 @pytest.mark.parametrize("name", DRAWINGS)
 def test_drawn_digits_become_mnist_like(digit, name):
     canvas, box = DRAWINGS[name]
-    white_on_black = preprocess_bytes(encode(draw_digit(digit, canvas, box)))
-    black_on_white = preprocess_bytes(encode(draw_digit(digit, canvas, box, BLACK, WHITE)))
+    white_on_black = digit_of(encode(draw_digit(digit, canvas, box)))
+    black_on_white = digit_of(encode(draw_digit(digit, canvas, box, BLACK, WHITE)))
     assert_mnist_like(white_on_black)
     assert_mnist_like(black_on_white)
     assert np.abs(white_on_black - black_on_white).mean() < 0.01
@@ -112,26 +122,26 @@ def test_drawn_digits_become_mnist_like(digit, name):
 
 @pytest.mark.parametrize("digit", ["1", "7", "0"])
 def test_position_and_canvas_do_not_change_the_result(digit):
-    centred = preprocess_bytes(encode(draw_digit(digit, (280, 280), (100, 40, 180, 240))))
-    in_corner = preprocess_bytes(encode(draw_digit(digit, (280, 280), (0, 0, 80, 200))))
-    wide = preprocess_bytes(encode(draw_digit(digit, (1000, 600), (800, 380, 880, 580))))
+    centred = digit_of(encode(draw_digit(digit, (280, 280), (100, 40, 180, 240))))
+    in_corner = digit_of(encode(draw_digit(digit, (280, 280), (0, 0, 80, 200))))
+    wide = digit_of(encode(draw_digit(digit, (1000, 600), (800, 380, 880, 580))))
     assert np.abs(centred - in_corner).mean() < 0.01
     assert np.abs(centred - wide).mean() < 0.01
 
 
 def test_small_and_large_drawings_of_one_digit_look_alike():
-    small = preprocess_bytes(encode(draw_digit("0", (280, 280), (5, 5, 21, 29))))
-    large = preprocess_bytes(encode(draw_digit("0", (1000, 600), (100, 0, 500, 599))))
+    small = digit_of(encode(draw_digit("0", (280, 280), (5, 5, 21, 29))))
+    large = digit_of(encode(draw_digit("0", (1000, 600), (100, 0, 500, 599))))
     assert np.abs(small - large).mean() < 0.1
 
 
 def test_transparent_background_gives_the_same_digit():
     drawing = draw_digit("7", (280, 280), (60, 40, 200, 240))
-    opaque = preprocess_bytes(encode(drawing))
+    opaque = digit_of(encode(drawing))
     for stroke_colour in [(255, 255, 255), (0, 0, 0), (20, 60, 200)]:
         layer = Image.new("RGBA", drawing.size, (0, 0, 0, 0))
         layer.paste(Image.new("RGBA", drawing.size, stroke_colour + (255,)), mask=drawing)
-        see_through = preprocess_bytes(encode(layer))
+        see_through = digit_of(encode(layer))
         assert_mnist_like(see_through)
         assert np.abs(see_through - opaque).mean() < 0.02, stroke_colour
 
@@ -141,7 +151,7 @@ def test_canvas_rgba_arrays_with_black_or_transparent_background():
     white = np.full(drawing.shape, 255, dtype=np.uint8)
     opaque_black = np.dstack([drawing, drawing, drawing, white])
     transparent = np.dstack([white, white, white, drawing])
-    expected = preprocess_bytes(encode(Image.fromarray(drawing)))
+    expected = digit_of(encode(Image.fromarray(drawing)))
     for rgba in (opaque_black, transparent):
         assert_mnist_like(preprocess_rgba(rgba))
         np.testing.assert_allclose(preprocess_rgba(rgba), expected, atol=1e-5)
@@ -157,7 +167,7 @@ def test_photo_of_grey_paper_in_jpeg_loses_its_background():
     drawing = draw_digit("0", (300, 400), (80, 80, 220, 320), ink=60, paper=190)
     noise = np.random.default_rng(0).integers(-4, 5, size=(400, 300))
     photo = Image.fromarray(np.clip(np.asarray(drawing, int) + noise, 0, 255).astype(np.uint8))
-    assert_mnist_like(preprocess_bytes(encode(photo, "JPEG")))
+    assert_mnist_like(digit_of(encode(photo, "JPEG")))
 
 
 def test_load_image_file_matches_bytes(tmp_path):
@@ -179,7 +189,7 @@ def test_load_image_file_matches_bytes(tmp_path):
 ])
 def test_bad_bytes_raise_image_error(data, message):
     with pytest.raises(ImageError, match=message):
-        preprocess_bytes(data)
+        digit_of(data)
 
 
 def test_truncated_png_is_refused():
@@ -273,10 +283,10 @@ def test_a_16_bit_greyscale_png_gets_an_8_bit_preview_a_browser_can_show():
     digit = np.asarray(draw_digit("7", (120, 90), (30, 10, 90, 80)), dtype=np.uint16) * 257  # 0..65535
     data = encode(Image.fromarray(digit))  # uint16 -> mode I;16
     assert Image.open(io.BytesIO(data)).mode.startswith("I;16")
-    preview = Image.open(io.BytesIO(preview_png(data)))
+    preview = Image.open(io.BytesIO(preview_of(data)))
     assert preview.format == "PNG" and preview.mode == "L" and preview.size == (120, 90)
     np.testing.assert_array_equal(np.asarray(preview), (digit // 257).astype(np.uint8))
-    assert preprocess_bytes(data).shape == (28, 28)  # and the model reads it, as the CLI does
+    assert digit_of(data).shape == (28, 28)  # and the model reads it, as the CLI does
 
 
 @pytest.mark.parametrize("fmt, mode", [("GIF", "P"), ("TIFF", "L"), ("PNG", "RGBA"), ("JPEG", "CMYK"), ("BMP", "1")])
@@ -284,15 +294,15 @@ def test_previews_of_other_formats_and_modes_are_small_pngs(fmt, mode):
     image = draw_digit("1", (900, 600), (300, 100, 500, 500)).convert(mode)
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
-    preview = Image.open(io.BytesIO(preview_png(buffer.getvalue())))
+    preview = Image.open(io.BytesIO(preview_of(buffer.getvalue())))
     assert preview.format == "PNG" and max(preview.size) == 400 and preview.mode in ("L", "RGB", "RGBA")
-    assert preprocess_bytes(buffer.getvalue()).max() == pytest.approx(1.0)
+    assert digit_of(buffer.getvalue()).max() == pytest.approx(1.0)
 
 
 def test_a_preview_refuses_what_preprocessing_refuses():
     for data, message in ((b"", "the data is empty"), (b"plain text", "not an image CNN Lab can read")):
         with pytest.raises(ImageError, match=message):
-            preview_png(data)
+            preview_of(data)
 
 
 def big_rgba_png(side: int = 4096) -> bytes:

@@ -157,12 +157,6 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
     return (digit / digit.max()).astype(np.float32)
 
 
-def preview_png(data: bytes, max_side: int = PREVIEW_SIDE) -> bytes:
-    """An upload as an 8-bit PNG at most ``max_side`` pixels across, for a page to show."""
-    with decoded(data) as image:
-        return _preview(image, max_side)
-
-
 def _preview(image: Image.Image, max_side: int) -> bytes:
     """A decoded image as an 8-bit PNG at most ``max_side`` across. Browsers and ``st.image`` cannot
     show every mode Pillow reads: 16-bit greyscale and 32-bit images are scaled to 8 bits here the way
@@ -180,11 +174,6 @@ def _preview(image: Image.Image, max_side: int) -> bytes:
     except DECODE_ERRORS as error:
         raise ImageError(f"the image is damaged or truncated: {_one_line(error)}") from error
     return buffer.getvalue()
-
-
-def preprocess_bytes(data: bytes) -> np.ndarray:
-    """Encoded image bytes to a (28, 28) float32 MNIST digit."""
-    return to_mnist(load_image_bytes(data))
 
 
 def preprocess_rgba(rgba: np.ndarray) -> np.ndarray:

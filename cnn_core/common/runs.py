@@ -66,7 +66,6 @@ MAX_JSON_BYTES = 2**20            # config, status, metrics: a few hundred bytes
 MAX_HISTORY_BYTES = 4 * 2**20     # history.jsonl read at most (its tail): a 30-minute run writes ~2 MB
 MAX_PREDICTIONS_BYTES = 2**20     # predictions.npy: 10,000 uint8 answers and a header
 VERDICTS = ".verdicts"            # beside the runs: how runs ended whose own folder could not say
-NO_SPACE = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM)
 
 
 class RunError(RuntimeError):
