@@ -83,17 +83,33 @@ def close_launcher() -> None:
     launcher().close()
 
 
-def adopt_fake_worker(launcher, store, config: dict, code: str) -> str:
-    """A running run of ``config`` whose 'worker' is ``python -c code`` (which prints "ready" first),
-    adopted as if ``launcher`` had started it."""
+def adopt_fake_worker(launcher, store, config: dict, code: str, **worker) -> str:
+    """A running run of ``config`` whose 'worker' is ``python -c code RUN_ID`` (run from the project's
+    root, printing "ready" first), adopted as if ``launcher`` had started it; ``worker`` sets the
+    Worker's other fields (``started=0.0``: started long ago)."""
     from cnn_core.server.launcher import Worker
 
     run_id = store.create(config, owner="alice")
     store.write_status(run_id, "running")
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", code, run_id], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "ready"
-    launcher._workers[run_id] = Worker(run_id, process)
+    launcher._workers[run_id] = Worker(run_id, process, **worker)
     return run_id
+
+
+def tick_until_ended(launcher, run_id: str, what: str, timeout: float = 30) -> None:
+    """Tick ``launcher`` until it has let go of ``run_id``'s worker; the process is killed either way."""
+    process = launcher._workers[run_id].process
+
+    def ended():
+        launcher.tick()
+        return run_id not in launcher._workers
+
+    try:
+        poll(ended, timeout, what)
+    finally:
+        process.kill()
+        process.wait()
 
 
 def select_model(app, key: str, model_key: str) -> None:

@@ -20,7 +20,7 @@ from cnn_core.common.config import ModelConfig, TrainConfig
 from cnn_core.common.runs import RunError
 from cnn_core.server.launcher import Launcher, LaunchRefused
 from tests.conftest import ROOT, needs_data
-from tests.support import adopt_fake_worker, poll
+from tests.support import adopt_fake_worker, poll, tick_until_ended
 
 TIMEOUT = 180.0  # seconds, for anything that waits on a worker; never asserted as a duration
 TINY = TrainConfig(iterations=40, train_images=500, batch_size=50, eval_every=20, eval_images=200)
@@ -334,12 +334,7 @@ def test_a_worker_that_ignores_stop_is_killed_after_the_grace_period(launchers, 
     run_id = adopt_fake_worker(launcher, run_store, config(), stubborn)
     launcher.stop(run_id, owner="alice")
     assert run_store.stop_requested(run_id)
-
-    def ended():
-        launcher.tick()
-        return run_id not in launcher._workers
-
-    wait_for(ended, "the stubborn worker to be killed")
+    tick_until_ended(launcher, run_id, "the stubborn worker to be killed", TIMEOUT)
     info = run_store.read(run_id)
     assert info.status == "stopped" and "did not stop in time" in info.reason
     assert info.status_info["returncode"] == -signal.SIGKILL

@@ -13,7 +13,7 @@ from cnn_core.common.limits import PROFILES, Limits, active_limits, estimate
 from cnn_core.server.launcher import Launcher, LaunchRefused
 from cnn_core.server.train_form import form_defaults, parse_form
 from tests.conftest import ROOT, needs_data
-from tests.support import poll
+from tests.support import adopt_fake_worker, poll, tick_until_ended
 
 # The largest network the form accepted before these bounds (issue 19: past 6 GB in 9 s).
 LARGEST = ModelConfig(conv_channels=(256, 256, 256), kernel_size=7, pool_size=1, hidden_units=1024)
@@ -120,26 +120,12 @@ def test_the_kernel_ends_an_allocation_over_the_memory_bound():
 
 def test_a_worker_over_the_memory_bound_in_resident_memory_is_ended_and_says_so(run_store, monkeypatch):
     from cnn_core.server import launcher as launcher_module
-    from cnn_core.server.launcher import Worker
 
     monkeypatch.setattr(launcher_module, "MEMORY_SLACK_MB", 0)
     launcher = Launcher(run_store, monitor=False, limits=Limits(worker_memory_mb=50))
-    run_id = run_store.create({"model": ModelConfig().to_dict(), "train": TINY.to_dict()}, owner="alice")
-    run_store.write_status(run_id, "running")
     hog = "block = bytearray(200 * 2**20); block[::4096] = b'x' * len(block[::4096]); print('ready', flush=True); import time; time.sleep(600)"
-    process = subprocess.Popen([sys.executable, "-c", hog], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "ready"
-    launcher._workers[run_id] = Worker(run_id, process)
-
-    def ended():
-        launcher.tick()
-        return run_id not in launcher._workers
-
-    try:
-        poll(ended, 30, "the worker over its memory bound to be ended")
-    finally:
-        process.kill()
-        process.wait()
+    run_id = adopt_fake_worker(launcher, run_store, {"model": ModelConfig().to_dict(), "train": TINY.to_dict()}, hog)
+    tick_until_ended(launcher, run_id, "the worker over its memory bound to be ended")
     info = run_store.read(run_id)
     assert info.status == "failed" and info.reason.startswith("out of memory: the run needed more than this server's "
                                                               "limit of 50 MB per run")
@@ -147,36 +133,23 @@ def test_a_worker_over_the_memory_bound_in_resident_memory_is_ended_and_says_so(
 
 
 def test_a_run_past_the_bound_on_its_length_is_stopped_and_keeps_what_it_learned(run_store, monkeypatch):
-    from cnn_core.server.launcher import Worker
 
     monkeypatch.setattr(limits, "START_GRACE_SECONDS", 0.0)
     launcher = Launcher(run_store, monitor=False, limits=Limits(max_run_minutes=0.001))
-    run_id = run_store.create({"model": ModelConfig().to_dict(), "train": TINY.to_dict()}, owner="alice")
-    run_store.write_status(run_id, "running")
     # A 'worker' that stops on SIGTERM as the real one does: it saves, marks itself stopped, exits 0.
     code = textwrap.dedent(f"""
         import signal, sys, time
         from cnn_core.common.runs import RunStore
         def stop(*_):
-            RunStore({str(run_store.root)!r}).write_status({run_id!r}, "stopped", reason="stopped by request")
+            RunStore({str(run_store.root)!r}).write_status(sys.argv[1], "stopped", reason="stopped by request")
             sys.exit(0)
         signal.signal(signal.SIGTERM, stop)
         print("ready", flush=True)
         time.sleep(600)
     """)
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "ready"
-    launcher._workers[run_id] = Worker(run_id, process, started=0.0)
-
-    def ended():
-        launcher.tick()
-        return run_id not in launcher._workers
-
-    try:
-        poll(ended, 30, "the run past its length to be stopped")
-    finally:
-        process.kill()
-        process.wait()
+    run_id = adopt_fake_worker(launcher, run_store, {"model": ModelConfig().to_dict(), "train": TINY.to_dict()},
+                               code, started=0.0)
+    tick_until_ended(launcher, run_id, "the run past its length to be stopped")
     info = run_store.read(run_id)
     assert info.status == "stopped" and "stopped at this server's limit of" in info.reason
     assert run_store.stop_requested(run_id)
