@@ -342,16 +342,13 @@ def model_predictions(choice: ModelChoice, test_count: int) -> np.ndarray | None
     """The model's answer for every test digit (its folder's predictions.npy), or None without one."""
     if choice.folder is None:
         return None
-    predictions = _predictions(str(choice.folder), file_version(choice.folder, "predictions.npy"))
-    return predictions if predictions is not None and len(predictions) == test_count else None
+    return _predictions(str(choice.folder), file_version(choice.folder, "predictions.npy"), test_count)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _predictions(folder: str, version: float) -> np.ndarray | None:
-    try:
-        return RunStore(Path(folder).parent).read_predictions(Path(folder).name)
-    except RunError:
-        return None
+def _predictions(folder: str, version: float, count: int) -> np.ndarray | None:
+    # read_predictions refuses (None) a file that is missing, linked, oversized or not ``count`` answers.
+    return RunStore(Path(folder).parent).read_predictions(Path(folder).name, count)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
