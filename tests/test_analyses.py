@@ -59,7 +59,7 @@ def test_an_analysis_that_dies_is_marked_failed_with_the_reason(launcher, run_st
     launcher.tick()
     launcher.analyses.running[run_id].process.send_signal(signal.SIGKILL)
     poll(ticked(launcher, lambda: run_store.read_analysis(run_id)["status"] == "failed"), 60, "the failure to be noticed")
-    assert "killed by signal 9" in run_store.read_analysis(run_id)["reason"]
+    assert "the analysis was killed by signal 9" in run_store.read_analysis(run_id)["reason"]
 
 
 @needs_data

@@ -109,7 +109,7 @@ class Analyses:
             except (RunError, OSError):
                 continue  # The run was deleted meanwhile.
             if record.get("status") == "running":  # It died before it could say so itself.
-                self._mark_failed(run_id, self.death_reason(returncode).replace("worker", "analysis"))
+                self._mark_failed(run_id, self.death_reason(returncode, "analysis"))
 
     def _mark_failed(self, run_id: str, reason: str) -> None:
         try:

@@ -89,11 +89,12 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def death_reason(returncode: int) -> str:
+def death_reason(returncode: int, process: str = "worker") -> str:
+    """Why ``process`` (the worker, or the analysis after it) ended without saying so itself."""
     if returncode < 0:
         hint = " (out of memory, or killed by hand)" if -returncode == signal.SIGKILL else ""
-        return f"the worker was killed by signal {-returncode} ({signal_name(-returncode)}){hint}"
-    return f"the worker exited with code {returncode} before finishing"
+        return f"the {process} was killed by signal {-returncode} ({signal_name(-returncode)}){hint}"
+    return f"the {process} exited with code {returncode} before finishing"
 
 
 @contextlib.contextmanager
